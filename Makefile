@@ -1,0 +1,69 @@
+# minsnr: `make test` (set up, run every check) and `make book` (set up, run the main job, build the book).
+# Both start from a fresh clone with nothing installed but Python 3.10+ and make.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch is installed before the package so that pip keeps it: this pin is the CPU wheel this
+# workplace caches. `make TORCH=torch install` takes the newest build (CUDA on Linux) instead.
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+RUN_NOTEBOOKS := $(wildcard nbs/train_*.ipynb nbs/sample_*.ipynb)
+
+.PHONY: test book install prepare check-clean check-pairs nbtest pytest docs clean
+
+test: install check-clean check-pairs nbtest docs pytest
+	@echo "make test: every check passed"
+
+# The main job; later issues add the experiments it runs before the build.
+book: install docs
+	@echo "book: $(CURDIR)/_build/html/index.html"
+
+install: $(STAMP)
+
+$(STAMP): settings.ini setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# the kernel that nbdev_test, papermill and jupyter-book start is this environment's python
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (minsnr)"
+	touch $@
+
+# What a developer runs after editing notebooks: export the package, strip notebooks, regenerate
+# README.md and the jupytext pairs of the run notebooks.
+prepare: install
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+	$(BIN)/jupytext --to md --opt notebook_metadata_filter=-all --opt cell_metadata_filter=-all \
+		--output README.md nbs/index.ipynb
+	$(if $(RUN_NOTEBOOKS),$(BIN)/jupytext --sync $(RUN_NOTEBOOKS))
+
+# nbs/ is the source: exporting and cleaning must not change anything that is committed.
+check-clean: install
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+	$(BIN)/jupytext --to md --opt notebook_metadata_filter=-all --opt cell_metadata_filter=-all \
+		--output README.md nbs/index.ipynb
+	@if [ -n "$$(git status --porcelain -- minsnr nbs README.md pyproject.toml)" ]; then \
+		git status --porcelain -- minsnr nbs README.md pyproject.toml; git --no-pager diff --stat; \
+		echo "nbdev_export / nbdev_clean / README generation changed the files above: run 'make prepare' and commit"; \
+		exit 1; fi
+
+# Run notebooks are paired with py:percent scripts so that reviewers can read their diffs.
+check-pairs: install
+	@for nb in $(RUN_NOTEBOOKS); do \
+		$(BIN)/jupytext --to py:percent --output - "$$nb" | diff -q - "$${nb%.ipynb}.py" >/dev/null \
+		|| { echo "$$nb and $${nb%.ipynb}.py are out of sync: run 'make prepare'"; exit 1; }; \
+	done; echo "jupytext pairs in sync ($(words $(RUN_NOTEBOOKS)) run notebooks)"
+
+nbtest: install
+	$(BIN)/nbdev_test --do_print
+
+docs: install
+	$(BIN)/jupyter-book build . -W --keep-going
+
+pytest: install
+	$(BIN)/python -m pytest tests -q
+
+clean:
+	rm -rf _build _proc _docs .pytest_cache
