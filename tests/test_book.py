@@ -1,0 +1,80 @@
+"""The built book: every page of the table of contents is there, math is typeset by a local MathJax, the module
+notebooks were executed with their results shown, and nothing failed."""
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+class TextAndRefs(HTMLParser):
+    "Visible text of a page (scripts and styles left out) and the files it refers to."
+    def __init__(self):
+        super().__init__()
+        self.text, self.refs, self._skip = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("script", "style"): self._skip += 1
+        if tag == "img": self.refs.append(attrs.get("src"))
+        if tag == "script" and attrs.get("src"): self.refs.append(attrs["src"])
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"): self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip: self.text.append(data)
+
+
+def parse(page: Path) -> TextAndRefs:
+    parser = TextAndRefs()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+@pytest.mark.parametrize("doc", toc_files())
+def test_page_exists_and_its_files_load(built_book, doc):
+    page = built_book / f"{doc}.html"
+    assert page.exists(), f"{doc} is in _toc.yml but {page} was not built"
+    for ref in parse(page).refs:
+        if ref and not re.match(r"^(https?:)?//", ref):
+            assert (page.parent / ref.split("?")[0]).resolve().exists(), f"{page.name} refers to missing {ref}"
+
+
+@pytest.mark.parametrize("doc", toc_files())
+def test_math_is_for_mathjax_and_served_locally(built_book, doc):
+    html = (built_book / f"{doc}.html").read_text(encoding="utf-8")
+    assert "cdn.jsdelivr.net" not in html and "mathjax@3" not in html, "MathJax must not come from a CDN (offline)"
+    assert re.search(r'<script[^>]+src="[./]*_static/mathjax/tex-chtml\.js"', html), "local MathJax script missing"
+    text = "".join(parse(built_book / f"{doc}.html").text)
+    assert "$$" not in text, "raw $$ left in the text: a display equation was not parsed"
+
+
+def test_math_heavy_pages_have_numbered_equations(built_book):
+    for doc in ("book/appendix_b", "nbs/00_schedule", "nbs/01_weighting"):
+        html = (built_book / f"{doc}.html").read_text(encoding="utf-8")
+        assert html.count('class="math notranslate nohighlight"') >= 2, doc
+        assert re.search(r'<span class="eqno">\(\d+\)', html), f"{doc}: no numbered equation"
+        assert "Unknown target name" not in html and "undefined label" not in html
+
+
+def test_module_notebooks_were_executed_with_results(built_book):
+    schedule = "".join(parse(built_book / "nbs/00_schedule.html").text)
+    assert "SNR < 5 from t = 261" in schedule and "SNR < 1 from t = 496" in schedule
+    weighting = built_book / "nbs/01_weighting.html"
+    assert len([r for r in parse(weighting).refs if r and r.endswith(".png")]) >= 1, "the weighting figure is missing"
+    appendix = "".join(parse(built_book / "book/appendix_b.html").text)
+    assert "ε: 0   v: 0" in appendix
+    reports = built_book / "reports"  # where jupyter-book logs notebook execution errors
+    assert not reports.exists() or not any(reports.iterdir()), f"execution errors: {list(reports.iterdir())}"

@@ -1,0 +1,49 @@
+"""House rules for the notebooks: module notebooks are nbdev sources without outputs; the book-only notebooks run."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULE_NBS = sorted((ROOT / "nbs").glob("[0-9][0-9]_*.ipynb"))
+
+
+def cells(nb_path: Path) -> list[dict]:
+    return json.loads(nb_path.read_text(encoding="utf-8"))["cells"]
+
+
+def test_there_are_module_notebooks():
+    assert [p.name for p in MODULE_NBS][:2] == ["00_schedule.ipynb", "01_weighting.ipynb"]
+
+
+@pytest.mark.parametrize("nb", MODULE_NBS, ids=lambda p: p.name)
+def test_module_notebook_shape(nb):
+    cs = cells(nb)
+    first = "".join(cs[0]["source"])
+    assert cs[0]["cell_type"] == "markdown" and re.match(r"# \S.*\n\n> \S", first), "title + one-line summary first"
+    assert any("".join(c["source"]).startswith("#| default_exp ") for c in cs if c["cell_type"] == "code")
+    assert all(not c.get("outputs") for c in cs if c["cell_type"] == "code"), "module notebooks are stored without outputs"
+    kernel = json.loads(nb.read_text())["metadata"]["kernelspec"]["name"]
+    assert kernel == "python3"
+
+
+@pytest.mark.parametrize("nb", MODULE_NBS, ids=lambda p: p.name)
+def test_exported_module_is_up_to_date(nb):
+    "Every exported cell appears verbatim in the module that nbdev_export wrote."
+    module = ROOT / "minsnr" / f"{nb.stem.split('_', 1)[1]}.py"
+    code = module.read_text(encoding="utf-8")
+    for c in cells(nb):
+        src = "".join(c["source"])
+        if c["cell_type"] == "code" and src.startswith("#| export"):
+            body = src.split("\n", 1)[1].strip()
+            assert body in code, f"{module.name} is stale: run nbdev_export"
+
+
+@pytest.mark.parametrize("nb", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_book_notebook_runs(nb):
+    "Book-only notebooks are not run by nbdev_test: run them here (their asserts are checks)."
+    from execnb.nbio import read_nb
+    from execnb.shell import CaptureShell
+    shell = CaptureShell(path=nb.parent)
+    shell.run_all(read_nb(nb), exc_stop=True)
