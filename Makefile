@@ -4,9 +4,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# torch is installed before the package so that pip keeps it: this pin is the CPU wheel this
-# workplace caches. `make TORCH=torch install` takes the newest build (CUDA on Linux) instead.
-TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 RUN_NOTEBOOKS := $(wildcard nbs/train_*.ipynb nbs/sample_*.ipynb)
 
@@ -24,7 +21,6 @@ install: $(STAMP)
 
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# the kernel that nbdev_test, papermill and jupyter-book start is this environment's python
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (minsnr)"
