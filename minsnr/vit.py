@@ -19,7 +19,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 # %% auto 0
 __all__ = ['PRESETS', 'check_backbone_inputs', 'sinusoidal_features', 'SinusoidalTimeEmbed', 'LearnedTimeEmbed', 'ViTConfig',
-           'DiffusionViT', 'vit', 'vit_tiny', 'vit_s', 'vit_b', 'vit_l', 'vit_xl', 'count_params', 'count_flops']
+           'DiffusionViT', 'vit', 'vit_tiny', 'vit_s', 'vit_b', 'vit_l', 'vit_xl', 'count_params', 'count_flops',
+           'training_throughput']
 
 # %% ../nbs/02_vit.ipynb
 def check_backbone_inputs(
@@ -253,3 +254,39 @@ def count_flops(
     finally:
         cfg.check_values = was_checking
     return counter.get_total_flops()
+
+# %% ../nbs/02_vit.ipynb
+def training_throughput(
+    model: nn.Module,  # a backbone with the `model(x, t, y)` convention and a `config`
+    batch_size: int = 256,  # images per step
+    steps: int = 10,  # timed steps
+    warmup: int = 3,  # untimed steps first (compilation, allocator, cuDNN autotuning)
+    dtype: torch.dtype | None = torch.bfloat16,  # autocast dtype; None: full precision
+    compile: bool = False,  # wrap the model in torch.compile
+    peak_flops: float | None = None,  # the device's peak FLOP/s for this dtype, to report MFU
+) -> dict:
+    "Images/s (and MFU if `peak_flops` is given) of training steps on random data."
+    import time
+    cfg = model.config
+    device = next(model.parameters()).device
+    fwd_flops = count_flops(model, batch_size=1) * batch_size
+    step_model = torch.compile(model) if compile else model
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
+    x = torch.randn(batch_size, cfg.in_chans, cfg.img_size, cfg.img_size, device=device)
+    t = torch.randint(0, cfg.num_timesteps, (batch_size,), device=device)
+    y = None if cfg.num_classes is None else torch.randint(0, cfg.num_classes + 1, (batch_size,), device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def step():
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            loss = (step_model(x, t, y).float() - x).square().mean()
+        loss.backward()
+        opt.step(); opt.zero_grad(set_to_none=True)
+
+    for _ in range(warmup): step()
+    sync(); start = time.perf_counter()
+    for _ in range(steps): step()
+    sync(); seconds = (time.perf_counter() - start) / steps
+    result = {"images_per_s": batch_size / seconds, "s_per_step": seconds, "train_tflops_per_s": 3 * fwd_flops / seconds / 1e12}
+    if peak_flops: result["mfu"] = 3 * fwd_flops / seconds / peak_flops
+    return result
