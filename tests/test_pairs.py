@@ -1,4 +1,4 @@
-"""Run notebooks (nbs/train_*.ipynb, nbs/sample_*.ipynb) are paired with py:percent scripts that reviewers read in
+"""Run notebooks (nbs/train_*.ipynb, nbs/sample_*.ipynb, nbs/encode_*.ipynb) are paired with py:percent scripts that reviewers read in
 diffs; the two sides of every pair must say the same thing. `make prepare` re-syncs them (jupytext --sync)."""
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_NOTEBOOKS = sorted([*(ROOT / "nbs").glob("train_*.ipynb"), *(ROOT / "nbs").glob("sample_*.ipynb")])
+RUN_NOTEBOOKS = sorted(p for pattern in ("train_*.ipynb", "sample_*.ipynb", "encode_*.ipynb") for p in (ROOT / "nbs").glob(pattern))
 
 
 def pair_problem(nb_path: Path) -> str | None:
