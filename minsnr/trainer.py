@@ -30,8 +30,8 @@ from .weighting import TimestepSampler, canonical_target, loss_weight, parse_wei
 __all__ = ['CKPT_PATTERN', 'RESUMABLE_CHANGES', 'NUM_BINS', 'PEAK_FLOPS', 'LossOutput', 'DiffusionLoss', 'EMA', 'TrainConfig',
            'micro_rows', 'step_loader', 'checkpoint_path', 'list_checkpoints', 'save_checkpoint', 'prune_checkpoints',
            'load_checkpoint', 'load_latest_checkpoint', 'config_differences', 'build_model', 'build_dataset',
-           'model_for_dataset', 'DistInfo', 'init_distributed', 'train', 'threading_main', 'parse_cli', 'main',
-           'launch_command', 'launch', 'peak_flops', 'benchmark', 'bench_main']
+           'model_for_dataset', 'DistInfo', 'init_distributed', 'load_run', 'train', 'threading_main', 'parse_cli',
+           'main', 'launch_command', 'launch', 'peak_flops', 'benchmark', 'bench_main']
 
 # %% ../nbs/05_trainer.ipynb
 @dataclass
@@ -363,11 +363,32 @@ def _set_rng_state(state: dict, generator: torch.Generator) -> None:
 
 
 def _save_final_weights(model: nn.Module, ema: EMA, config: TrainConfig, out: Path) -> None:
+    "model.safetensors, ema.safetensors, config.json (the run) and model.json (the backbone's exact config)."
     from safetensors.torch import save_file
     plain = lambda sd: {k: v.detach().contiguous().cpu() for k, v in sd.items()}
     save_file(plain(model.state_dict()), out / "model.safetensors")
     save_file(plain(ema.state_dict()), out / "ema.safetensors")
     (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
+    (out / "model.json").write_text(json.dumps({"preset": config.model, "config": _plain(asdict(model.config))}, indent=1))
+
+
+def load_run(
+    out_dir: str | Path,  # a finished run folder
+    weights: Literal["ema", "model"] = "ema",  # the EMA weights (what the paper samples from) or the raw ones
+    device: str | torch.device = "cpu",
+) -> tuple[nn.Module, TrainConfig]:
+    "The trained backbone of a finished run (in eval mode) and the run's TrainConfig."
+    from safetensors.torch import load_file
+    out = Path(out_dir)
+    for name in ("config.json", "model.json", f"{weights}.safetensors"):
+        if not (out / name).is_file():
+            raise FileNotFoundError(f"{out / name} is missing: is {out} a finished minsnr run (training writes it at the end)?")
+    if weights not in ("ema", "model"): raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
+    config = TrainConfig(**json.loads((out / "config.json").read_text()))
+    spec = json.loads((out / "model.json").read_text())
+    model = build_model(spec["preset"], **spec["config"])
+    model.load_state_dict(load_file(out / f"{weights}.safetensors"))
+    return model.to(device).eval(), config
 
 # %% ../nbs/05_trainer.ipynb
 def train(

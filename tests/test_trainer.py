@@ -198,3 +198,13 @@ def test_fp16_skips_non_finite_steps_instead_of_stopping(tmp_path):
     assert sum(l["skipped_steps"] for l in lines) >= 1
     for key, value in load_file(tmp_path / "fp16" / "model.safetensors").items():
         assert value.isfinite().all(), key  # the skipped steps left the weights intact
+
+
+def test_load_run_gives_back_the_ema_model(tmp_path):
+    train(config(tmp_path, "r", steps=2), Blobs())
+    model, cfg = trainer.load_run(tmp_path / "r")
+    assert cfg.steps == 2 and cfg.model_kwargs == TINY and model.config.num_classes == 3
+    ema = load_file(tmp_path / "r" / "ema.safetensors")
+    assert all(torch.equal(v, ema[k]) for k, v in model.state_dict().items())
+    with pytest.raises(FileNotFoundError, match="is missing: is .* a finished minsnr run"):
+        trainer.load_run(tmp_path)
