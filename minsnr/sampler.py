@@ -291,15 +291,9 @@ def sample_run(
 
 def main(argv: list[str] | None = None) -> None:
     "Entry point of `minsnr-sample field=value …` (the fields: sample_run's arguments)."
-    import inspect
     import sys
-    import yaml
-    valid = list(inspect.signature(sample_run).parameters)
-    kwargs = {}
-    for arg in (sys.argv[1:] if argv is None else argv):
-        key, _, raw = arg.partition("=")
-        if key not in valid: raise ValueError(f"unknown option {key!r}; valid: {', '.join(valid)}")
-        kwargs[key] = yaml.safe_load(raw) if key not in ("run_dir", "out_dir", "vae_dir") else raw
+    from minsnr.trainer import kwargs_from_cli
+    kwargs = kwargs_from_cli(sample_run, sys.argv[1:] if argv is None else argv, strings=("run_dir", "out_dir", "vae_dir"))
     wrote = sample_run(**kwargs)
     print(f"rank {os.environ.get('RANK', '0')}: wrote {wrote} images")
 

@@ -17,7 +17,7 @@ import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import torch
 import torch.distributed as dist
@@ -31,7 +31,7 @@ __all__ = ['CKPT_PATTERN', 'RESUMABLE_CHANGES', 'NUM_BINS', 'PEAK_FLOPS', 'LossO
            'micro_rows', 'step_loader', 'checkpoint_path', 'list_checkpoints', 'save_checkpoint', 'prune_checkpoints',
            'load_checkpoint', 'load_latest_checkpoint', 'config_differences', 'build_model', 'build_dataset',
            'model_for_dataset', 'DistInfo', 'init_distributed', 'load_run', 'train', 'threading_main', 'parse_cli',
-           'main', 'launch_command', 'launch', 'peak_flops', 'benchmark', 'bench_main']
+           'main', 'launch_command', 'launch', 'peak_flops', 'benchmark', 'kwargs_from_cli', 'bench_main']
 
 # %% ../nbs/05_trainer.ipynb
 @dataclass
@@ -665,14 +665,23 @@ def benchmark(
     return results
 
 
-def bench_main(argv: list[str] | None = None) -> None:
-    "Entry point of `minsnr-bench [field=value ...]` (fields: benchmark's arguments)."
+def kwargs_from_cli(
+    fn: Callable,  # the function whose keyword arguments are given
+    argv: list[str],  # `name=value` strings
+    strings: tuple[str, ...] = (),  # arguments taken verbatim (paths); the others are parsed as YAML
+) -> dict:
+    "Keyword arguments of `fn` from `name=value` strings; an unknown name is an error listing the valid ones."
     import inspect
     import yaml
-    valid = list(inspect.signature(benchmark).parameters)
+    valid = list(inspect.signature(fn).parameters)
     kwargs = {}
-    for arg in (sys.argv[1:] if argv is None else argv):
+    for arg in argv:
         key, _, raw = arg.partition("=")
         if key not in valid: raise ValueError(f"unknown option {key!r}; valid: {', '.join(valid)}")
-        kwargs[key] = yaml.safe_load(raw)
-    print(json.dumps(benchmark(**kwargs), indent=1))
+        kwargs[key] = raw if key in strings else yaml.safe_load(raw)
+    return kwargs
+
+
+def bench_main(argv: list[str] | None = None) -> None:
+    "Entry point of `minsnr-bench [field=value ...]` (fields: benchmark's arguments)."
+    print(json.dumps(benchmark(**kwargs_from_cli(benchmark, sys.argv[1:] if argv is None else argv)), indent=1))
