@@ -76,3 +76,26 @@ right.set(xlabel="step", ylabel="unweighted ‖x0 − x̂0‖² / d", yscale="lo
 right.legend(fontsize=6, ncol=2)
 plt.tight_layout()
 print(f"loss: first log {records[0]['loss']:.4f}, last log {records[-1]['loss']:.4f}")
+
+# %% [markdown]
+# ## Samples
+#
+# One row per class, ten seeds each, drawn from the EMA weights with 30 Heun steps (the paper's ablation setting) and no
+# guidance.
+
+# %%
+import torch
+
+from minsnr.sampler import generate
+from minsnr.schedule import get_schedule
+from minsnr.trainer import load_run
+
+ema_model, run_config = load_run(out_dir)
+classes = [c for c in range(10) for _ in range(10)]
+images, _, _ = generate(ema_model, get_schedule(run_config.schedule, run_config.num_timesteps), run_config.target,
+                        range(100), classes=classes, num_steps=30, batch_size=100)
+grid = images.view(10, 10, 8, 8).permute(0, 2, 1, 3).reshape(80, 80)
+plt.figure(figsize=(4, 4))
+plt.imshow(-grid, cmap="gray")
+plt.axis("off")
+plt.title("EMA samples, one class per row");
