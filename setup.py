@@ -33,6 +33,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True,
+    package_data={cfg['lib_path']: ['assets/*']},  # the shipped feature-classifier weights of minsnr.fid
     install_requires=split_reqs('requirements'),
     extras_require={'dev': split_reqs('dev_requirements')},
     python_requires='>=' + cfg['min_python'],

@@ -177,9 +177,9 @@ class GuidedDenoiser(nn.Module):
 def seed_noise(seed: int, shape: tuple[int, ...], num_classes: int | None = None) -> tuple[Tensor, int | None]:
     "The starting noise of one image (float64) and, for a conditional model, its random class, from `seed` alone."
     g = torch.Generator().manual_seed(seed)
-    noise = torch.randn(shape, generator=g, dtype=torch.float64)
+    # the class first, so that it depends on the seed only, not on the image shape
     label = int(torch.randint(0, num_classes, (), generator=g)) if num_classes else None
-    return noise, label
+    return torch.randn(shape, generator=g, dtype=torch.float64), label
 
 
 def to_uint8(images: Tensor) -> Tensor:

@@ -73,3 +73,24 @@ def test_encode_latents_with_a_small_random_vae(tmp_path):
 def test_encode_latents_without_vae_dir(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError, match="vae_dir=None: pass it"):
         run("encode_latents", tmp_path, image_dir=str(tmp_path), out_dir=str(tmp_path / "o"))
+
+
+def test_sample_fid_on_a_digits_run(tmp_path):
+    from minsnr.fid import save_random_inception_weights, save_reference_stats
+    from minsnr.trainer import TrainConfig, train
+    train(TrainConfig(dataset="digits", model="vit_tiny", model_kwargs=TINY, global_batch=8, steps=2, log_every=1,
+                      ckpt_every=2, out_dir=str(tmp_path / "run"), progress=False))
+    weights = save_random_inception_weights(tmp_path / "inception.pth")  # random weights: exercises the path, not a real FID
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(2048, 2048, generator=g, dtype=torch.float64) / 64
+    save_reference_stats(tmp_path / "ref.npz", torch.randn(2048, generator=g, dtype=torch.float64).numpy(), (a @ a.T).numpy())
+    run("sample_fid", tmp_path, run_dir=str(tmp_path / "run"), num_images=6, num_steps=3, batch_size=4,
+        reference=str(tmp_path / "ref.npz"), inception_weights=str(weights))
+    metrics = json.loads((tmp_path / "run" / "samples_3steps_cfg1.5" / "metrics.json").read_text())
+    assert metrics["FD-digits"] > 0 and 0 <= metrics["class_accuracy"] <= 1 and metrics["FID"] > 0
+    assert len(list((tmp_path / "run" / "samples_3steps_cfg1.5").glob("*.png"))) == 6
+
+
+def test_sample_fid_without_a_run(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError, match="run_dir=None: pass a finished training run"):
+        run("sample_fid", tmp_path)
