@@ -18,7 +18,8 @@
 # # Training on the bundled digits
 #
 # The CPU default: a tiny ViT (`vit_tiny`, 0.84M parameters) learns scikit-learn's 8×8 handwritten digits with the paper's
-# loss (x0 target, min-SNR-5, cosine schedule, uniform timesteps, label dropout 0.15). A few minutes on two CPU cores.
+# loss (x0 target, min-SNR-5, cosine schedule, uniform timesteps, label dropout 0.15). About ten minutes on two CPU cores
+# (the stored run took 16m39s while the machine was shared).
 # Run it with papermill and change any parameter:
 #
 # ```bash
