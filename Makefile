@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-RUN_NOTEBOOKS := $(wildcard nbs/train_*.ipynb nbs/sample_*.ipynb nbs/encode_*.ipynb)
+RUN_NOTEBOOKS := $(wildcard nbs/train_*.ipynb nbs/sample_*.ipynb nbs/encode_*.ipynb nbs/exp_*.ipynb)
 
 .PHONY: test book install prepare check-clean nbtest pytest docs clean
 
@@ -50,7 +50,7 @@ check-clean: install
 
 # run notebooks (train_*, sample_*, encode_*) are long jobs: pytest runs them with tiny parameters through papermill
 nbtest: install
-	$(BIN)/nbdev_test --do_print --skip_file_re '^(_|\.|train_|sample_|encode_)'
+	$(BIN)/nbdev_test --do_print --skip_file_re '^(_|\.|train_|sample_|encode_|exp_)'
 
 docs: install
 	$(BIN)/jupyter-book build . -W --keep-going

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_NOTEBOOKS = sorted(p for pattern in ("train_*.ipynb", "sample_*.ipynb", "encode_*.ipynb") for p in (ROOT / "nbs").glob(pattern))
+RUN_NOTEBOOKS = sorted(p for pattern in ("train_*.ipynb", "sample_*.ipynb", "encode_*.ipynb", "exp_*.ipynb") for p in (ROOT / "nbs").glob(pattern))
 
 
 def pair_problem(nb_path: Path) -> str | None:
