@@ -30,8 +30,8 @@ from .weighting import TimestepSampler, canonical_target, loss_weight, parse_wei
 __all__ = ['CKPT_PATTERN', 'RESUMABLE_CHANGES', 'NUM_BINS', 'PEAK_FLOPS', 'LossOutput', 'DiffusionLoss', 'EMA', 'TrainConfig',
            'micro_rows', 'step_loader', 'checkpoint_path', 'list_checkpoints', 'save_checkpoint', 'prune_checkpoints',
            'load_checkpoint', 'load_latest_checkpoint', 'config_differences', 'build_model', 'build_dataset',
-           'model_for_dataset', 'DistInfo', 'init_distributed', 'load_run', 'train', 'threading_main', 'parse_cli',
-           'main', 'launch_command', 'launch', 'peak_flops', 'benchmark', 'kwargs_from_cli', 'bench_main']
+           'model_for_dataset', 'DistInfo', 'init_distributed', 'load_run', 'beta1_at', 'train', 'threading_main',
+           'parse_cli', 'main', 'launch_command', 'launch', 'peak_flops', 'benchmark', 'kwargs_from_cli', 'bench_main']
 
 # %% ../nbs/05_trainer.ipynb
 @dataclass
@@ -147,11 +147,13 @@ class TrainConfig:
     target: str = "x0"  # the network's prediction: 'x0', 'eps' or 'v'
     weighting: str = "min-snr"  # loss weighting strategy (minsnr.weighting)
     gamma: float | None = None  # γ of the weighting; None: the strategy's default (5 for min-SNR)
-    timestep_sampler: str = "uniform"  # 'uniform', 'logit-normal' or 'loss-second-moment'
+    timestep_sampler: str = "uniform"  # 'uniform', 'logit-normal', 'loss-second-moment' or 'curriculum'
+    timestep_sampler_options: dict = field(default_factory=dict)  # its options, e.g. {"mean": 0.5} or {"stages": 4}
     class_drop_prob: float = 0.15  # probability of replacing a label by the null label (classifier-free guidance)
     # optimisation
     lr: float = 1e-4  # AdamW learning rate (constant after warm-up)
     betas: tuple[float, float] = (0.99, 0.99)  # AdamW betas: (0.99, 0.99) ViT, (0.9, 0.999) UNet
+    beta1_end: float | None = None  # momentum decay (after Xu et al. 2024): β1 falls linearly to this; None: constant
     weight_decay: float = 0.03  # AdamW weight decay
     warmup_steps: int = 0  # linear learning-rate warm-up (CelebA: 5000)
     global_batch: int = 256  # images per optimizer step, summed over GPUs and accumulation steps
@@ -187,8 +189,16 @@ class TrainConfig:
         if self.grad_clip < 0: raise ValueError(f"grad_clip must be ≥ 0 (0: off), got {self.grad_clip!r}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        if self.beta1_end is not None and not 0 <= self.beta1_end < 1:
+            raise ValueError(f"beta1_end must be in [0, 1) or None (no momentum decay), got {self.beta1_end!r}")
+        timestep_sampler(self.timestep_sampler, self.num_timesteps, **self.sampler_options())  # raises on a bad name or option
         parse_weighting(self.weighting, self.target, self.gamma)  # raises on a bad strategy, target or γ
-        get_schedule(self.schedule, 2)  # raises on a bad schedule name
+        get_schedule(self.schedule, self.num_timesteps)  # raises on a bad schedule name (the linear one needs T ≥ 20)
+
+    def sampler_options(self) -> dict:
+        "Options of the timestep sampler; the curriculum measures ease on the run's own schedule."
+        extra = {"schedule": self.schedule} if self.timestep_sampler == "curriculum" else {}
+        return {**extra, **self.timestep_sampler_options}
 
     def per_step_batch(self, world_size: int) -> int:
         "Images in one micro-batch on one process."
@@ -272,6 +282,10 @@ RESUMABLE_CHANGES = {"steps", "log_every", "ckpt_every", "keep_ckpts", "out_dir"
 def config_differences(saved: dict, current: TrainConfig) -> list[str]:
     "Fields (other than RESUMABLE_CHANGES) whose values differ, as 'name: saved → current'."
     now = _plain(asdict(current))
+    # a field added after the checkpoint was written counts as its default there
+    defaults = {f.name: _plain(f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+                for f in dataclasses.fields(TrainConfig)}
+    saved = {**defaults, **saved}
     return [f"{k}: {saved.get(k)!r} → {now[k]!r}" for k in now
             if k not in RESUMABLE_CHANGES and _plain(saved.get(k)) != now[k]]
 
@@ -391,9 +405,20 @@ def load_run(
     return model.to(device).eval(), config
 
 # %% ../nbs/05_trainer.ipynb
+def beta1_at(
+    step: int,  # s: optimizer steps done
+    config: TrainConfig,  # the run (betas, beta1_end, steps)
+) -> float:
+    "Eq. (momentum-decay): AdamW's β1 at this step (constant unless `beta1_end` is set)."
+    start = config.betas[0]
+    if config.beta1_end is None: return start
+    return start + (config.beta1_end - start) * min(step / config.steps, 1.0)
+
+# %% ../nbs/05_trainer.ipynb
 def train(
     config: TrainConfig,  # the run
     dataset: torch.utils.data.Dataset | None = None,  # (image, label) pairs; None: the one `config.dataset` names
+    on_step: Callable[[int, nn.Module, EMA], None] | None = None,  # called on rank 0 after each step with (step, model, ema)
 ) -> dict:
     "Train (or resume) the run described by `config`; return a summary of what happened."
     info = init_distributed()
@@ -405,7 +430,7 @@ def train(
     num_classes = model.config.num_classes
     ema = EMA(model, cfg.ema_decay)
     schedule = get_schedule(cfg.schedule, cfg.num_timesteps)
-    loss_fn = DiffusionLoss(schedule, cfg.target, cfg.weighting, cfg.gamma, timestep_sampler(cfg.timestep_sampler, cfg.num_timesteps))
+    loss_fn = DiffusionLoss(schedule, cfg.target, cfg.weighting, cfg.gamma, timestep_sampler(cfg.timestep_sampler, cfg.num_timesteps, **cfg.sampler_options()))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
                             fused=info.device.type == "cuda")
     scaler = torch.amp.GradScaler(info.device.type, enabled=cfg.precision == "fp16")
@@ -456,7 +481,10 @@ def train(
     micro_iter = iter(loader)
     try:
         while step < cfg.steps:
-            for group in opt.param_groups: group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+                group["betas"] = (beta1_at(step, cfg), cfg.betas[1])
+            if hasattr(loss_fn.sampler, "set_progress"): loss_fn.sampler.set_progress(step / cfg.steps)
             t_all, iw_all, noise_all = loss_fn.draw(cfg.global_batch, x_shape, generator)
             drop_all = torch.rand(cfg.global_batch, generator=generator) < cfg.class_drop_prob
             step_loss = torch.zeros((), device=info.device)
@@ -504,6 +532,7 @@ def train(
                     if writer: _tensorboard_write(writer, record)
                     if bar: bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['img_per_s']:.0f}")
             if step % cfg.ckpt_every == 0 or step == cfg.steps: checkpoint_now()
+            if on_step and info.main: on_step(step, model, ema)
             if stop and stop.signal:
                 if step % cfg.ckpt_every and step != cfg.steps: checkpoint_now()
                 status = f"stopped by {stop.signal}"

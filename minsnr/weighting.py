@@ -11,11 +11,13 @@ import re
 import torch
 from torch import Tensor
 
+from .schedule import get_schedule
+
 # %% auto 0
 __all__ = ['TARGETS', 'TARGET_ALIASES', 'WEIGHTINGS', 'TIMESTEP_SAMPLERS', 'canonical_target', 'target_factor', 'Weighting',
            'register_weighting', 'Const', 'SNRWeighting', 'MaxSNR', 'MinSNR', 'SoftMinSNR', 'InvSNR', 'P2',
            'EDMWeighting', 'parse_weighting', 'loss_weight', 'TimestepSampler', 'UniformSampler', 'LogitNormalSampler',
-           'LossSecondMomentSampler', 'timestep_sampler']
+           'LossSecondMomentSampler', 'CurriculumSampler', 'timestep_sampler']
 
 # %% ../nbs/01_weighting.ipynb
 TARGETS = ("x0", "eps", "v")
@@ -266,8 +268,25 @@ class TimestepSampler:
 
 
 class UniformSampler(TimestepSampler):
-    "The paper's sampler: t uniform over {0, …, T−1}."
-    def _draw(self, n, generator): return torch.randint(0, self.T, (n,), generator=generator)
+    "The paper's sampler: t uniform over {0, …, T−1}, or over a range {low, …, high−1} (fine-tuning one band, Figure 2)."
+
+    def __init__(self,
+                 T: int = 1000,  # number of timesteps
+                 low: int = 0,  # first timestep drawn
+                 high: int | None = None):  # one past the last timestep drawn; None: T
+        super().__init__(T)
+        high = self.T if high is None else high
+        if not (isinstance(low, int) and isinstance(high, int) and 0 <= low < high <= self.T):
+            raise ValueError(f"need integers 0 ≤ low < high ≤ T={self.T}, got low={low!r}, high={high!r}")
+        self.low, self.high = low, high
+
+    def probs(self) -> Tensor:
+        p = torch.zeros(self.T, dtype=torch.float64)
+        p[self.low:self.high] = 1 / (self.high - self.low)
+        return p
+
+    def _draw(self, n, generator): return torch.randint(self.low, self.high, (n,), generator=generator)
+    def __repr__(self): return f"UniformSampler(T={self.T}, low={self.low}, high={self.high})"
 
 # %% ../nbs/01_weighting.ipynb
 class LogitNormalSampler(TimestepSampler):
@@ -342,11 +361,50 @@ class LossSecondMomentSampler(TimestepSampler):
         self.losses, self.counts = state["losses"].clone().double(), state["counts"].clone().long()
 
 # %% ../nbs/01_weighting.ipynb
-TIMESTEP_SAMPLERS = {c.name: c for c in (UniformSampler, LogitNormalSampler, LossSecondMomentSampler)}
+class CurriculumSampler(TimestepSampler):
+    "Eq. (curriculum-timesteps): easy (noisy) timesteps are drawn less often, stage by stage (after Xu et al. 2024, CLTS)."
+    name = "curriculum"
+
+    def __init__(self,
+                 T: int = 1000,  # number of timesteps
+                 schedule: str = "cosine",  # the noise schedule whose noise rate σ_t² measures ease
+                 stages: int = 4,  # K: equal stages of training
+                 max_drop: float = 0.5,  # c_max: the last stage draws the easiest timestep (1 − c_max)× as often
+                 easy: str = "noisy"):  # which end is easy: 'noisy' (ε target) or 'clean' (x0 target)
+        super().__init__(T)
+        self.stages = _check_count(stages, "stages", 1)
+        if not 0 <= max_drop < 1: raise ValueError(f"max_drop must be in [0, 1), got {max_drop!r}")
+        if easy not in ("noisy", "clean"): raise ValueError(f"easy must be 'noisy' or 'clean', got {easy!r}")
+        self.schedule, self.max_drop, self.easy = schedule, float(max_drop), easy
+        rho = get_schedule(schedule, self.T).sigma(torch.arange(self.T)).double().square()  # noise rate 1 − ᾱ_t
+        self.ease = rho if easy == "noisy" else 1 - rho
+        self.progress = 0.0
+
+    def set_progress(self, fraction: float) -> None:  # share of training done, in [0, 1]
+        "Tell the sampler how far training has got."
+        if not 0 <= fraction <= 1: raise ValueError(f"progress must be in [0, 1], got {fraction!r}")
+        self.progress = float(fraction)
+
+    @property
+    def stage(self) -> int: return min(int(self.progress * self.stages), self.stages - 1)
+
+    def probs(self) -> Tensor:
+        c = self.max_drop * (self.stage / (self.stages - 1) if self.stages > 1 else 1.0)
+        p = 1 - c * self.ease
+        return p / p.sum()
+
+    def state_dict(self) -> dict: return {"progress": self.progress}
+    def load_state_dict(self, state: dict) -> None: self.progress = float(state["progress"])
+    def __repr__(self):
+        return (f"CurriculumSampler(T={self.T}, schedule={self.schedule!r}, stages={self.stages}, "
+                f"max_drop={self.max_drop}, easy={self.easy!r})")
+
+# %% ../nbs/01_weighting.ipynb
+TIMESTEP_SAMPLERS = {c.name: c for c in (UniformSampler, LogitNormalSampler, LossSecondMomentSampler, CurriculumSampler)}
 
 
 def timestep_sampler(
-    name: str,  # 'uniform', 'logit-normal' or 'loss-second-moment'
+    name: str,  # 'uniform', 'logit-normal', 'loss-second-moment' or 'curriculum'
     T: int = 1000,  # number of timesteps
     **kwargs,  # options of that sampler (e.g. mean, std for logit-normal)
 ) -> TimestepSampler:
