@@ -24,8 +24,9 @@ from .trainer import DiffusionLoss, TrainConfig, load_run, train
 from .weighting import timestep_sampler
 
 # %% auto 0
-__all__ = ['DIGITS_BENCHMARK', 'DEFAULT_EVAL_STEPS', 'RunSpec', 'evaluate', 'result_path', 'load_result', 'run_spec', 'run_suite',
-           'steps_to_reach', 'speedup', 'loss_by_bin', 'timestep_conflict']
+__all__ = ['DIGITS_BENCHMARK', 'DEFAULT_EVAL_STEPS', 'PAPER_STRATEGIES', 'UNET_DIGITS', 'RunSpec', 'convergence_specs',
+           'gamma_specs', 'beyond_specs', 'unet_specs', 'conflict_specs', 'evaluate', 'result_path', 'load_result',
+           'run_spec', 'run_suite', 'steps_to_reach', 'speedup', 'loss_by_bin', 'timestep_conflict']
 
 # %% ../nbs/09_experiments.ipynb
 DIGITS_BENCHMARK = dict(
@@ -70,6 +71,44 @@ class RunSpec:
         return "_".join(parts + [f"s{self.seed}"])
 
     def to_json(self) -> dict: return json.loads(json.dumps(asdict(self)))
+
+# %% ../nbs/09_experiments.ipynb
+PAPER_STRATEGIES = (("const", None), ("snr", None), ("max-snr", 1.0), ("min-snr", 5.0))  # Figure 5's weightings and γ
+UNET_DIGITS = dict(model="unet_tiny", model_kwargs={"model_channels": 16, "num_res_blocks": 1, "num_head_channels": 16},
+                   betas=(0.9, 0.999))  # a 0.19M-parameter UNet (close to the ViT's 0.22M), the paper's UNet betas
+
+
+def convergence_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
+    "Figure 5 and 6: const, SNR, max-SNR-1 and min-SNR-5 with x0, ε and v targets."
+    return [RunSpec("digits", {**DIGITS_BENCHMARK, "target": target, "weighting": w, "gamma": g}, seed=s)
+            for s in seeds for target in ("x0", "eps", "v") for w, g in PAPER_STRATEGIES]
+
+
+def gamma_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
+    "Table 2: min-SNR-γ for γ in 1, 5, 10, 20 with x0 and ε targets."
+    return [RunSpec("digits", {**DIGITS_BENCHMARK, "target": target, "weighting": "min-snr", "gamma": g}, seed=s)
+            for s in seeds for target in ("x0", "eps") for g in (1.0, 5.0, 10.0, 20.0)]
+
+
+def beyond_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
+    "Beyond the paper, all with the ε target: soft-min-SNR-5, P2, and the plain ε loss with logit-normal timesteps, the curriculum schedule, momentum decay."
+    eps = {**DIGITS_BENCHMARK, "target": "eps"}
+    variants = [{"weighting": "soft-min-snr", "gamma": 5.0}, {"weighting": "p2", "gamma": 1.0},
+                {"weighting": "snr", "gamma": None, "timestep_sampler": "logit-normal"},
+                {"weighting": "snr", "gamma": None, "timestep_sampler": "curriculum"},
+                {"weighting": "snr", "gamma": None, "beta1_end": 0.9}]
+    return [RunSpec("digits", {**eps, **v}, seed=s) for s in seeds for v in variants]
+
+
+def unet_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
+    "Table 1: the UNet backbone, const against min-SNR-5, x0 and ε targets."
+    return [RunSpec("digits", {**DIGITS_BENCHMARK, **UNET_DIGITS, "target": target, "weighting": w, "gamma": g}, seed=s)
+            for s in seeds for target in ("x0", "eps") for w, g in (("const", None), ("min-snr", 5.0))]
+
+
+def conflict_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
+    "Figure 2: the pre-training runs (min-SNR-5, x0) that are then fine-tuned on single bands."
+    return [RunSpec("conflict", {**DIGITS_BENCHMARK}, seed=s, eval_steps=()) for s in seeds]
 
 # %% ../nbs/09_experiments.ipynb
 @torch.no_grad()
