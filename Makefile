@@ -7,10 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_NOTEBOOKS := $(wildcard nbs/train_*.ipynb nbs/sample_*.ipynb nbs/encode_*.ipynb nbs/exp_*.ipynb)
 
-.PHONY: test book install prepare check-clean nbtest pytest docs clean
+.PHONY: test book install install-browser prepare check-clean nbtest pytest docs clean
 
 # (pytest also checks that the run notebooks and their py:percent pairs agree: tests/test_pairs.py)
-test: install check-clean nbtest docs pytest
+test: install install-browser check-clean nbtest docs pytest
 	@echo "make test: every check passed"
 
 # The main job; later issues add the experiments it runs before the build.
@@ -25,6 +25,15 @@ $(STAMP): settings.ini setup.py
 	# the kernel that nbdev_test, papermill and jupyter-book start is this environment's python
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (minsnr)"
 	touch $@
+
+# tests/test_browser.py opens every page of the built book in headless Chromium: math must be typeset by the local
+# MathJax (no raw $$ or \( left), every image must load, and a screenshot of each page goes to _build/screenshots.
+# Debian's chromium package (apt, so root: sudo when we are not root); skipped when a Chromium is already there.
+SUDO := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))
+install-browser:
+	@[ -n "$$CHROMIUM" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+		$(SUDO) apt-get update && \
+		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-dejavu-core; }
 
 # What a developer runs after editing notebooks: export the package, strip notebooks, regenerate
 # README.md and the jupytext pairs of the run notebooks.
@@ -55,7 +64,7 @@ nbtest: install
 docs: install
 	$(BIN)/jupyter-book build . -W --keep-going
 
-pytest: install
+pytest: install install-browser
 	$(BIN)/python -m pytest tests -q
 
 clean:
