@@ -8,6 +8,7 @@ The browser is driven through the DevTools protocol over a pipe (`--remote-debug
 file descriptors 3 and 4), so the standard library is all we need: no websocket client, no browser download.
 Nothing is injected into the book: each page is loaded as it is, then a script evaluated in it reports what it sees.
 """
+import base64
 import fcntl
 import functools
 import http.server
@@ -243,7 +244,6 @@ def visit(browser: Browser, url: str, screenshot: Path | None) -> dict:
         elif event["method"] == "Network.loadingFailed" and not params.get("canceled") and params["requestId"] in requests:
             report["failedRequests"].append(f"{requests.get(params['requestId'], '?')} ({params.get('errorText')})")
     if screenshot is not None:
-        import base64
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         data = browser.send("Page.captureScreenshot", format="png", captureBeyondViewport=False)["data"]
         screenshot.write_bytes(base64.b64decode(data))
