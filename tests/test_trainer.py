@@ -208,3 +208,46 @@ def test_load_run_gives_back_the_ema_model(tmp_path):
     assert all(torch.equal(v, ema[k]) for k, v in model.state_dict().items())
     with pytest.raises(FileNotFoundError, match="is missing: is .* a finished minsnr run"):
         trainer.load_run(tmp_path)
+
+
+class _Interrupt(Exception): pass
+
+
+def _interrupt_at(stop_step):
+    def hook(step, model, ema):
+        if step == stop_step: raise _Interrupt
+    return hook
+
+
+@pytest.mark.parametrize("extra", [{"timestep_sampler": "curriculum", "timestep_sampler_options": {"stages": 3, "max_drop": 0.9}},
+                                   {"beta1_end": 0.5}], ids=["curriculum", "momentum-decay"])
+def test_progress_dependent_runs_resume_bit_for_bit(tmp_path, extra):
+    "The curriculum's stage and the decayed β1 depend on the step: a resumed run must pick them up exactly."
+    data = Blobs()
+    train(config(tmp_path, "full", **extra), data)
+    with pytest.raises(_Interrupt):
+        train(config(tmp_path, "split", **extra), data, on_step=_interrupt_at(4))  # dies after the step-3 checkpoint
+    second = train(config(tmp_path, "split", **extra), data)
+    assert second["resumed_from"].endswith("ckpt-00000003.pt")
+    assert_same(weights(tmp_path / "full"), weights(tmp_path / "split"))
+    # and it really differs from the plain run
+    train(config(tmp_path, "plain"), data)
+    plain = weights(tmp_path / "plain")["model"]
+    assert any(not torch.equal(plain[k], v) for k, v in weights(tmp_path / "full")["model"].items())
+
+
+def test_momentum_decay_and_curriculum_state_in_checkpoints(tmp_path):
+    cfg = config(tmp_path, steps=6, ckpt_every=3, keep_ckpts=5, beta1_end=0.5, betas=(0.9, 0.99),
+                 timestep_sampler="curriculum", timestep_sampler_options={"stages": 2})
+    train(cfg, Blobs())
+    state = torch.load(list_checkpoints(cfg.out_dir)[-1], weights_only=False)  # oldest kept: step 3
+    assert state["step"] == 3
+    beta1 = state["optimizer"]["param_groups"][0]["betas"][0]
+    assert beta1 == pytest.approx(trainer.beta1_at(2, cfg)) and beta1 == pytest.approx(0.9 - 0.4 * 2 / 6)
+    assert state["timestep_sampler"]["progress"] == pytest.approx(2 / 6)
+
+
+def test_on_step_is_called_after_every_step_with_the_ema(tmp_path):
+    seen = []
+    train(config(tmp_path), Blobs(), on_step=lambda step, model, ema: seen.append((step, ema.decay)))
+    assert [s for s, _ in seen] == [1, 2, 3, 4, 5, 6]
