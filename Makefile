@@ -1,4 +1,4 @@
-# minsnr: `make test` (set up, run every check) and `make book` (set up, run the main job, build the book).
+# minsnr: `make test` (set up, run every check) and `make book` (set up, re-run the experiments quickly, build the book).
 # Both start from a fresh clone with nothing installed but Python 3.10+ and make.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -7,15 +7,24 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_NOTEBOOKS := $(wildcard nbs/train_*.ipynb nbs/sample_*.ipynb nbs/encode_*.ipynb nbs/exp_*.ipynb)
 
-.PHONY: test book install install-browser prepare check-clean nbtest pytest docs clean
+.PHONY: test book experiments install install-browser prepare check-clean nbtest pytest docs clean
 
 # (pytest also checks that the run notebooks and their py:percent pairs agree: tests/test_pairs.py)
 test: install install-browser check-clean nbtest docs pytest
 	@echo "make test: every check passed"
 
-# The main job; later issues add the experiments it runs before the build.
-book: install docs
+# The main job: re-run the experiment notebooks in their quick mode (they read the stored result files in book/results
+# and train at most one or two missing runs each, so this stays under 20 minutes on 2 CPU cores), then build the book.
+# `make experiments QUICK=0` trains every missing run instead (see each notebook for its size).
+EXPERIMENTS := nbs/exp_conflict.ipynb nbs/exp_pareto.ipynb nbs/exp_convergence.ipynb nbs/exp_ablations.ipynb nbs/exp_beyond.ipynb
+QUICK ?= 1
+book: install experiments docs
 	@echo "book: $(CURDIR)/_build/html/index.html"
+
+experiments: install
+	set -e; for nb in $(EXPERIMENTS); do \
+		$(BIN)/papermill $$nb $$nb --cwd . --log-level WARNING $(if $(filter 1,$(QUICK)),-p quick True); \
+		$(BIN)/nbdev_clean --fname $$nb; done
 
 install: $(STAMP)
 
@@ -42,16 +51,14 @@ prepare: install
 	$(BIN)/nbdev_install_hooks >/dev/null
 	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
-	$(BIN)/jupytext --to md --opt notebook_metadata_filter=-all --opt cell_metadata_filter=-all \
-		--output README.md nbs/index.ipynb
+	$(BIN)/python tools/make_readme.py README.md
 	$(if $(RUN_NOTEBOOKS),$(BIN)/jupytext --sync $(RUN_NOTEBOOKS))
 
 # nbs/ is the source: exporting and cleaning must not change anything that is committed.
 check-clean: install
 	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
-	$(BIN)/jupytext --to md --opt notebook_metadata_filter=-all --opt cell_metadata_filter=-all \
-		--output README.md nbs/index.ipynb
+	$(BIN)/python tools/make_readme.py README.md
 	@if [ -n "$$(git status --porcelain -- minsnr nbs README.md pyproject.toml)" ]; then \
 		git status --porcelain -- minsnr nbs README.md pyproject.toml; git --no-pager diff --stat; \
 		echo "nbdev_export / nbdev_clean / README generation changed the files above: run 'make prepare' and commit"; \

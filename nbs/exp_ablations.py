@@ -32,6 +32,7 @@
 seeds = [0, 1, 2]  # training seeds
 workers = 1  # runs trained at the same time
 max_new_runs = None  # train at most this many missing runs now (None: all; 0: only read stored results)
+quick = False  # `make book`: train at most 2 missing runs, read everything else from the stored results
 results_dir = "book/results"  # result files (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
@@ -51,7 +52,7 @@ def spread(values, fmt="{:.1f}"):
 
 
 def collect(specs):
-    results = run_suite(specs, results_dir, runs_dir, workers=workers, limit=max_new_runs)
+    results = run_suite(specs, results_dir, runs_dir, workers=workers, limit=2 if quick else max_new_runs)
     return [(s, r) for s, r in zip(specs, results) if r is not None]
 
 # %% [markdown]

@@ -38,6 +38,7 @@
 seeds = [0, 1, 2]  # training seeds
 workers = 1  # runs trained at the same time
 max_new_runs = None  # train at most this many missing runs now (None: all; 0: only read stored results)
+quick = False  # `make book`: train at most 2 missing runs, read everything else from the stored results
 results_dir = "book/results"  # result files (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
@@ -53,7 +54,7 @@ from minsnr.experiments import DIGITS_BENCHMARK, RunSpec, beyond_specs, run_suit
 baselines = [RunSpec("digits", {**DIGITS_BENCHMARK, "target": "eps", "weighting": w, "gamma": g}, seed=s)
              for s in seeds for w, g in (("min-snr", 5.0), ("snr", None))]
 specs = baselines + beyond_specs(tuple(seeds))
-results = run_suite(specs, results_dir, runs_dir, workers=workers, limit=max_new_runs)
+results = run_suite(specs, results_dir, runs_dir, workers=workers, limit=2 if quick else max_new_runs)
 
 
 def label(spec):

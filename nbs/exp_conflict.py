@@ -32,6 +32,7 @@
 seeds = [0, 1, 2]  # pre-training seeds
 finetune_steps = 200  # optimizer steps on each band
 run_missing = True  # False: only read stored results
+quick = False  # `make book`: train at most one missing seed, read the others from the stored results
 results_dir = "book/results"  # result files (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
@@ -44,10 +45,11 @@ import numpy as np
 
 from minsnr.experiments import conflict_specs, timestep_conflict
 
-results = []
+results, trained = [], 0
 for spec in conflict_specs(tuple(seeds)):
     path = Path(results_dir, spec.suite, f"{spec.name}.json")
-    if run_missing or path.is_file():
+    if path.is_file() or (run_missing and not (quick and trained >= 1)):
+        trained += not path.is_file()
         results.append(timestep_conflict(spec, finetune_steps=finetune_steps, results_dir=results_dir, runs_dir=runs_dir))
 print(f"{len(results)} seeds")
 bands = list(results[0]["relative_change"])

@@ -38,6 +38,7 @@
 seeds = [0, 1, 2]  # training seeds
 workers = 1  # runs trained at the same time
 max_new_runs = None  # train at most this many missing runs now (None: all; 0: only read stored results)
+quick = False  # `make book`: train at most 2 missing runs, read everything else from the stored results
 results_dir = "book/results"  # result files (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
@@ -52,7 +53,7 @@ import numpy as np
 from minsnr.experiments import PAPER_STRATEGIES, convergence_specs, run_suite, speedup
 
 specs = convergence_specs(tuple(seeds))
-results = run_suite(specs, results_dir, runs_dir, workers=workers, limit=max_new_runs)
+results = run_suite(specs, results_dir, runs_dir, workers=workers, limit=2 if quick else max_new_runs)
 done = {(s.config["target"], s.config["weighting"], s.seed): r for s, r in zip(specs, results) if r is not None}
 print(f"{len(done)} of {len(specs)} runs have results")
 TARGETS = ("x0", "eps", "v")
