@@ -36,7 +36,7 @@ def slsqp(G, lam=0.0):
 
 @pytest.mark.parametrize("K,P", SIZES)
 @pytest.mark.parametrize("shift", [0.0, 1.0])
-def test_frank_wolfe_matches_an_independent_solver(K, P, shift):
+def test_min_norm_weights_match_an_independent_solver(K, P, shift):
     G = random_gradients(K, P, seed=K * 1000 + P, shift=shift)
     sol = min_norm_weights(G)
     w_ref, f_ref = slsqp(G)
@@ -64,12 +64,25 @@ def test_kkt_conditions_of_the_min_norm_point(K, P):
     assert (G @ sol.delta <= -norm_sq + 1e-9 * scale).all()
 
 
-def test_plain_frank_wolfe_agrees_with_away_steps():
+def test_plain_frank_wolfe_agrees_with_the_min_norm_point_algorithm():
     for seed in range(5):
         G = random_gradients(6, 30, seed)
-        plain, away = min_norm_weights(G, away_steps=False, tol=1e-6), min_norm_weights(G, tol=1e-6)
-        assert abs(plain.objective - away.objective) <= max(plain.gap, away.gap) + 1e-12
-        assert away.iterations <= plain.iterations  # away steps converge linearly, plain Frank-Wolfe sublinearly
+        plain = min_norm_weights(G, method="frank-wolfe", tol=1e-6, max_iters=100_000)
+        exact = min_norm_weights(G)
+        assert exact.gap <= 1e-12 * G.square().sum(1).max()
+        assert -1e-12 <= plain.objective - exact.objective <= plain.gap + 1e-12
+
+
+def test_min_norm_point_on_hard_cases():
+    "Sets with 0 on or near the boundary of the hull, where plain Frank-Wolfe zigzags for thousands of iterations."
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        K, P = [(6, 5), (12, 6), (20, 5), (8, 2)][int(torch.randint(4, (1,), generator=gen))]
+        G = torch.randn(K, P, generator=gen, dtype=torch.float64)
+        sol = min_norm_weights(G)
+        scale = G.square().sum(1).max().item()
+        assert sol.gap <= 1e-12 * scale and sol.iterations < 200
+        assert (G @ -sol.delta >= sol.delta.square().sum() - 1e-12 * scale).all()
 
 
 @pytest.mark.parametrize("lam", [0.1, 1.0, 10.0])
@@ -175,6 +188,7 @@ class _Wrap(torch.nn.Module):
     (lambda: min_norm_weights(torch.eye(3), lam=-1.0), "got -1.0"),
     (lambda: min_norm_weights(torch.tensor([[1.0, float("inf")]])), "G must be finite"),
     (lambda: min_norm_weights(torch.eye(3), max_iters=-1), "max_iters must be an integer ≥ 0, got -1"),
+    (lambda: min_norm_weights(torch.eye(3), method="away"), "unknown method 'away'; valid choices: 'min-norm-point', 'frank-wolfe'"),
     (lambda: ugd_weights(torch.eye(3), lam=-2.0), "got -2.0"),
     (lambda: ugd_weights(torch.eye(3), init=torch.tensor([1.0, -1.0, 1.0])), "init must be ≥ 0 (weights on the simplex), got -1 at index 1"),
     (lambda: ugd_weights(torch.eye(3), init=torch.ones(2)), "init must have one entry per task, shape (3,), got shape (2,)"),
