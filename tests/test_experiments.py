@@ -6,17 +6,17 @@ from pathlib import Path
 import papermill
 import pytest
 
-from minsnr.experiments import (beyond_specs, conflict_specs, convergence_specs, gamma_specs, load_result, result_path,
-                                unet_specs)
+from minsnr.experiments import (beyond_specs, conflict_specs, convergence_specs, gamma_specs, load_result, photo_specs,
+                                result_path, unet_specs)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "book" / "results"
-ALL_SPECS = convergence_specs() + gamma_specs() + beyond_specs() + unet_specs()
+ALL_SPECS = convergence_specs() + gamma_specs() + beyond_specs() + unet_specs() + photo_specs()
 
 
 def test_every_stored_result_matches_its_spec_and_is_complete():
     "A result file belongs to the spec of the current suites (else it is stale) and has every evaluation it promised."
-    stored = {p.resolve() for p in (RESULTS / "digits").glob("*.json")}
+    stored = {p.resolve() for suite in ("digits", "photo") for p in (RESULTS / suite).glob("*.json")}
     by_path = {result_path(s, RESULTS).resolve(): s for s in ALL_SPECS}
     assert stored, "no stored results: run the experiment notebooks"
     assert stored <= set(by_path), f"result files of no current spec: {sorted(p.name for p in stored - set(by_path))}"
@@ -33,7 +33,7 @@ def test_at_least_three_seeds_per_setting():
     settings = {}
     for spec in ALL_SPECS:
         if load_result(spec, RESULTS) is not None:
-            settings.setdefault(result_path(spec, RESULTS).name.rsplit("_s", 1)[0], set()).add(spec.seed)
+            settings.setdefault(spec.suite + "/" + spec.name.rsplit("_s", 1)[0], set()).add(spec.seed)
     few = {k: sorted(v) for k, v in settings.items() if len(v) < 3}
     assert settings and not few, f"settings with fewer than 3 seeds: {few}"
     conflict = [s for s in conflict_specs() if (RESULTS / s.suite / f"{s.name}.json").is_file()]
