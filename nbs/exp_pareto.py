@@ -373,10 +373,10 @@ print(f"UGD spread ∝ n^{slope:.2f} (a log-log fit over the {len(ns)} sample si
 # 0.70 at $n = 4$, 0.67 at 16, 0.56 at 64, 0.28 at 256 and 0.14 at 1024 (mean over seeds), while one estimate of the ten bin
 # gradients takes 0.15 s to 6.3 s on one CPU thread. Up to $n = 64$ the weights hardly settle at all; from 256 to 1024 the
 # spread halves for four times the samples, the $1/\sqrt{n}$ of Monte-Carlo noise. Even at 1024 samples per bin (10 240 in
-# all, 160 training batches' worth of backward passes for one set of weights) two estimates disagree on about 14 % of the
-# weight. The exact minimiser of Eq. 11 has the same spread as UGD, so the instability is that of the gradient estimates,
+# all, 160 training batches' worth of backward passes for one set of weights) the standard deviations of the ten weights
+# still add up to 0.14. The exact minimiser of Eq. 11 has the same spread as UGD, so the instability is that of the gradient estimates,
 # not of the optimiser. The pure min-norm weights ($\lambda = 0$), which sit on a few bins and jump between them, are far less
-# stable (0.56 at $n = 1024$): the regulariser of Eq. 11 is what makes optimised weights usable at all.
+# stable (0.56 at $n = 1024$): the regulariser of Eq. 11 buys much of the stability.
 
 # %% [markdown] tags=[]
 # The numbers above, for the front page:
