@@ -25,9 +25,9 @@ from .weighting import timestep_sampler
 
 # %% auto 0
 __all__ = ['DIGITS_BENCHMARK', 'DEFAULT_EVAL_STEPS', 'PAPER_STRATEGIES', 'UNET_DIGITS', 'PHOTO_BENCHMARK', 'RunSpec',
-           'convergence_specs', 'gamma_specs', 'beyond_specs', 'unet_specs', 'conflict_specs', 'photo_specs',
-           'evaluate', 'result_path', 'load_result', 'run_spec', 'run_suite', 'steps_to_reach', 'speedup',
-           'loss_by_bin', 'timestep_conflict']
+           'convergence_specs', 'gamma_specs', 'beyond_specs', 'unet_specs', 'unet_convergence_specs', 'conflict_specs',
+           'photo_specs', 'evaluate', 'result_path', 'load_result', 'run_spec', 'run_suite', 'steps_to_reach',
+           'speedup', 'loss_by_bin', 'timestep_conflict']
 
 # %% ../nbs/09_experiments.ipynb
 DIGITS_BENCHMARK = dict(
@@ -105,6 +105,12 @@ def unet_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
     "Table 1: the UNet backbone, const against min-SNR-5, x0 and ε targets."
     return [RunSpec("digits", {**DIGITS_BENCHMARK, **UNET_DIGITS, "target": target, "weighting": w, "gamma": g}, seed=s)
             for s in seeds for target in ("x0", "eps") for w, g in (("const", None), ("min-snr", 5.0))]
+
+
+def unet_convergence_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
+    "Figure 5 on the UNet for the x0 and ε targets: all four weightings (includes Table 1's runs)."
+    return [RunSpec("digits", {**DIGITS_BENCHMARK, **UNET_DIGITS, "target": target, "weighting": w, "gamma": g}, seed=s)
+            for s in seeds for target in ("x0", "eps") for w, g in PAPER_STRATEGIES]
 
 
 def conflict_specs(seeds=(0, 1, 2)) -> list[RunSpec]:

@@ -7,11 +7,11 @@ import papermill
 import pytest
 
 from minsnr.experiments import (beyond_specs, conflict_specs, convergence_specs, gamma_specs, load_result, photo_specs,
-                                result_path, unet_specs)
+                                result_path, unet_convergence_specs)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "book" / "results"
-ALL_SPECS = convergence_specs() + gamma_specs() + beyond_specs() + unet_specs() + photo_specs()
+ALL_SPECS = convergence_specs() + gamma_specs() + beyond_specs() + unet_convergence_specs() + photo_specs()
 
 
 def test_every_stored_result_matches_its_spec_and_is_complete():
