@@ -131,6 +131,18 @@ for target in TARGETS:
         print(f"{target:6} {LABELS[weighting]:10} {shown:38} {spread(ratios, '{:.2f}'):>20}")
 
 # %% [markdown]
+# **What we see.** With the x0 target min-SNR-5 reaches every baseline's best FD-digits sooner in all three seeds:
+# 1.6× (1.5–1.7) sooner than const and 2.3× sooner than SNR and max-SNR-1. With ε and v it is 3.7–3.9× sooner than
+# const (and than max-SNR-1 with ε, which is const-like at high noise: its ε weight is $\max(1, 1/\mathrm{SNR})$), but
+# not faster than the plain ε loss (SNR weighting in x0 terms) with ε or v: there the ratios straddle 1 and two seeds of
+# three never reach SNR's best FD within the run (the "≤" bounds, which the mean includes). So the paper's ordering
+# holds against const, SNR-with-x0 and max-SNR-1, and its 3.4× (the paper's number) is of the same size as what we
+# measure against const with ε and v, but on this benchmark min-SNR-5 does not beat the standard ε loss. Caveat: after
+# 800 steps the small ViT's samples are far from digits (FD-digits 190–1800, class accuracy near chance 0.1; validation
+# digits score 6), so these curves describe the first phase of training; the UNet page shows the same comparison where
+# the samples are good.
+
+# %% [markdown]
 # ## Figure 6: the unweighted x0 error by timestep range
 #
 # The training log of every run has the unweighted $\lVert \mathbf{x}_0 - \hat{\mathbf{x}}_0 \rVert^2/d$ averaged
@@ -159,6 +171,13 @@ for weighting, _ in PAPER_STRATEGIES:
         final_err[weighting] = np.mean([[np.mean([m["x0_mse_by_bin"][b] for m in r["metrics"][-2:]]) for b in range(10)] for r in runs], 0)
 print("unweighted x0 MSE at the end of training, bins of 100 timesteps (x0 target):")
 for weighting, values in final_err.items(): print(f"{LABELS[weighting]:10}", " ".join(f"{v:.4f}" for v in values))
+
+# %% [markdown]
+# **What we see.** As in the paper's Figure 6, the SNR and max-SNR-1 weightings learn the clean end best (lowest error
+# in $[0, 100)$) and the noisy end worst (4–5× const's error in $[900, 1000)$), and const does the opposite. min-SNR-5
+# sits between them in every bin: close to SNR at low noise and close to const at high noise. The paper says min-SNR-5
+# has the lowest loss in all four ranges; here it is never far from the best of the others, but const is lower than it at
+# high noise (0.29 against 0.41 in $[900, 1000)$).
 
 # %% [markdown]
 # ## On photo patches
