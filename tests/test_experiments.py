@@ -32,8 +32,8 @@ def test_at_least_three_seeds_per_setting():
     "Every setting of the book's comparisons has ≥ 3 seeds stored (the figures show the spread over them)."
     settings = {}
     for spec in ALL_SPECS:
-        if load_result(spec, RESULTS) is not None:
-            settings.setdefault(spec.suite + "/" + spec.name.rsplit("_s", 1)[0], set()).add(spec.seed)
+        seeds = settings.setdefault(spec.suite + "/" + spec.name.rsplit("_s", 1)[0], set())
+        if load_result(spec, RESULTS) is not None: seeds.add(spec.seed)
     few = {k: sorted(v) for k, v in settings.items() if len(v) < 3}
     assert settings and not few, f"settings with fewer than 3 seeds: {few}"
     conflict = [s for s in conflict_specs() if (RESULTS / s.suite / f"{s.name}.json").is_file()]
