@@ -42,11 +42,6 @@ quick = False  # `make book`: train at most 2 missing runs, read everything else
 results_dir = "book/results"  # result files (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
-# %% tags=["injected-parameters"]
-# Parameters
-max_new_runs = 0
-
-
 # %% tags=[]
 import json
 import math
