@@ -24,7 +24,7 @@ book: install experiments docs
 experiments: install
 	set -e; for nb in $(EXPERIMENTS); do \
 		$(BIN)/papermill $$nb $$nb --cwd . --log-level WARNING $(if $(filter 1,$(QUICK)),-p quick True); \
-		$(BIN)/nbdev_clean --fname $$nb; done
+		$(BIN)/python tools/strip_injected.py $$nb; $(BIN)/nbdev_clean --fname $$nb; done
 
 install: $(STAMP)
 
