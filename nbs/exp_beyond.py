@@ -14,7 +14,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # # Beyond the paper
 #
 # Five later or neighbouring ideas, each compared with min-SNR-5 on the same digits benchmark (ε target, three seeds):
@@ -42,7 +42,7 @@ quick = False  # `make book`: train at most 2 missing runs, read everything else
 results_dir = "book/results"  # result files (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
-# %%
+# %% tags=[]
 import json
 from pathlib import Path
 
@@ -73,7 +73,8 @@ def spread(values, fmt="{:.1f}"):
     values = np.asarray(values, dtype=float)
     return f"{fmt.format(values.mean())} ({fmt.format(values.min())}–{fmt.format(values.max())})"
 
-# %%
+
+# %% tags=[]
 fig, ax = plt.subplots(figsize=(7, 4))
 for i, (name, runs) in enumerate(groups.items()):
     rs = list(runs.values())
@@ -86,11 +87,11 @@ ax.set(xlabel="training step", ylabel="FD-digits", yscale="log", title="ε targe
 ax.legend(fontsize=7)
 plt.tight_layout()
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # Final FD, class accuracy, and the speed-up of each method **over** min-SNR-5 (Eq. (speed-up): steps min-SNR-5 needs
 # to reach its best FD over the steps the method needs; above 1 the method is faster), paired by seed.
 
-# %%
+# %% tags=[]
 reference = groups.get("min-SNR-5", {})
 beyond_summary = {}
 print(f"{'method':42} {'seeds':>5} {'final FD':>22} {'class acc.':>18} {'speed-up over min-SNR-5':>26}")
@@ -105,7 +106,7 @@ for name, runs in groups.items():
 Path(results_dir, "summary").mkdir(parents=True, exist_ok=True)
 Path(results_dir, "summary", "beyond.json").write_text(json.dumps(beyond_summary, indent=1) + "\n")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # **What we see.** On this benchmark none of the five is clearly better than min-SNR-5 with ε, and min-SNR-5 is not
 # clearly better than the plain ε loss (see Figure 5's page): the final FD-digits of min-SNR-5, the plain ε loss,
 # soft-min-SNR-5 and momentum decay (313, 299, 299, 288) lie within each other's seed ranges. Logit-normal timesteps reach
@@ -114,4 +115,3 @@ Path(results_dir, "summary", "beyond.json").write_text(json.dumps(beyond_summary
 # 0.22M-parameter ViT whose samples are still poor (class accuracy ≈ 0.1), and the settings of Xu et al. 2024 (stage
 # lengths, probabilities, the momentum schedule) were not available to us, so this says little about those methods at
 # scale; it does show that our implementations run, resume and can be compared on the same footing.
-
