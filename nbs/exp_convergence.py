@@ -177,9 +177,10 @@ for weighting, values in final_err.items(): print(f"{LABELS[weighting]:10}", " "
 # %% [markdown] tags=[]
 # **What we see.** As in the paper's Figure 6, the SNR and max-SNR-1 weightings learn the clean end best (lowest error
 # in $[0, 100)$) and the noisy end worst (4–5× const's error in $[900, 1000)$), and const does the opposite. min-SNR-5
-# sits between them in every bin: close to SNR at low noise and close to const at high noise. The paper says min-SNR-5
-# has the lowest loss in all four ranges; here it is never far from the best of the others, but const is lower than it at
-# high noise (0.29 against 0.41 in $[900, 1000)$).
+# has the lowest error of the four in $[100, 300)$, ties with const in $[300, 400)$, and elsewhere sits between them:
+# close to SNR at the clean end and close to const at the noisy end. The paper says min-SNR-5 has the lowest loss in all
+# four ranges it shows; here it is never far from the best, but const is lower at high noise (0.29 against 0.41 in
+# $[900, 1000)$) and SNR at the cleanest timesteps.
 
 # %% [markdown] tags=[]
 # ## On photo patches
