@@ -187,7 +187,6 @@ def run_spec(
     evals_file = out / "evals.jsonl"
     done = {e["step"]: e for e in _read_jsonl(evals_file)}
 
-
     def on_step(step, model, ema):
         if step in spec.eval_steps and step not in done:
             done[step] = {"step": step, **evaluate(ema.model, config, spec.eval_samples, spec.eval_sampler_steps, spec.eval_seed)}
@@ -280,8 +279,8 @@ def loss_by_bin(
     "Mean unweighted x0-space error of `model` in each timestep bin."
     was_training = model.training
     model.eval()
-    errors = torch.cat([loss_fn(model, *b).x0_mse for b in zip(x0.split(512), (y.split(512) if y is not None else [None] * len(x0.split(512))),
-                                                                  t.split(512), noise.split(512))])
+    rows = torch.arange(len(x0)).split(512)
+    errors = torch.cat([loss_fn(model, x0[r], y[r] if y is not None else None, t[r], noise[r]).x0_mse for r in rows])
     model.train(was_training)
     bins = t * num_bins // loss_fn.schedule.T
     return [errors[bins == b].mean().item() for b in range(num_bins)]
@@ -296,7 +295,7 @@ def timestep_conflict(
     runs_dir: str | Path = "runs/experiments",
 ) -> dict:
     "Figure 2: loss per timestep bin before and after fine-tuning on each band; one result file per spec."
-    path = Path(results_dir) / spec.suite / f"{spec.name}.json"
+    path = result_path(spec, results_dir)
     settings = {"bands": [list(b) for b in bands], "finetune_steps": finetune_steps, "per_bin": per_bin}
     if path.is_file():
         stored = json.loads(path.read_text())

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "_build" / "screenshots"
@@ -34,14 +34,6 @@ INSTALL_HINT = "Chromium not found (looked for $CHROMIUM, chromium, chromium-bro
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--no-default-browser-check",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
          "--no-proxy-server", "--hide-scrollbars", "--mute-audio", f"--window-size={WIDTH},{HEIGHT}"]
-
-
-def toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [chapter["file"] for chapter in part["chapters"]]
-    return files
 
 
 def book_pages(html: Path) -> list[str]:
