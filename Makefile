@@ -1,17 +1,21 @@
-# minsnr: `make test` (set up, run every check) and `make book` (set up, re-run the experiments quickly, build the book).
-# Both start from a fresh clone with nothing installed but Python 3.10+ and make.
+# minsnr: `make test` (set up, run every check), `make check` (the fast inner loop) and `make book` (set up, re-run the
+# experiments quickly, build the book). All start from a fresh clone with nothing installed but Python 3.10+ and make.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 RUN_NOTEBOOKS := $(wildcard nbs/train_*.ipynb nbs/sample_*.ipynb nbs/encode_*.ipynb nbs/exp_*.ipynb)
 
-.PHONY: test book experiments install install-browser prepare check-clean nbtest pytest docs clean
+.PHONY: test check book experiments install lock install-browser prepare check-sync nbtest pytest pytest-fast docs clean
 
-# (pytest also checks that the run notebooks and their py:percent pairs agree: tests/test_pairs.py)
-test: install install-browser check-clean nbtest docs pytest
+# The full suite, as CI runs it. The module and book notebooks execute once, in the book build (every cell, `#| slow`
+# ones included; an execution error fails it); `make check` runs them through nbdev_test instead.
+test: install install-browser check-sync docs pytest
 	@echo "make test: every check passed"
+
+# The inner loop (about 2 minutes on 2 cores once installed): sync check, notebook tests, fast pytest. No book, no browser.
+check: install check-sync nbtest pytest-fast
+	@echo "make check: the fast checks passed (make test runs everything)"
 
 # The main job: re-run the experiment notebooks in their quick mode (they read the stored result files in book/results
 # and train at most one or two missing runs each, so this stays under 20 minutes on 2 CPU cores), then build the book.
@@ -26,23 +30,70 @@ experiments: install
 		$(BIN)/papermill $$nb $$nb --cwd . --log-level WARNING $(if $(filter 1,$(QUICK)),-p quick True); \
 		$(BIN)/python tools/strip_injected.py $$nb; $(BIN)/nbdev_clean --fname $$nb; done
 
+# The lock (requirements/lock.txt) holds the exact version of every package the whole suite was green with, on the
+# platform named in its first line. LOCK=1 (the default) installs exactly those; LOCK=0 installs the newest releases
+# that the ranges in settings.ini allow (to find drift on purpose) and lists what differs from the lock.
+# `make lock` re-resolves the lock (pip-compile) under the caps in requirements/caps.txt.
+LOCK ?= 1
+LOCKFILE := requirements/lock.txt
+CAPS := requirements/caps.txt
+PIP_TOOLS := pip-tools==7.6.2
+PLATFORM = $(shell $(PYTHON) -c 'import platform, sys; print(f"{platform.system()}-{platform.machine()}-cp{sys.version_info[0]}{sys.version_info[1]}")')
+LOCK_PLATFORM = $(shell sed -n '1s/^# platform: //p' $(LOCKFILE))
+ifeq ($(LOCK),0)
+STAMP := $(VENV)/.installed-latest
+.PHONY: $(STAMP)
+else ifeq ($(LOCK),1)
+STAMP := $(VENV)/.installed-lock
+else
+$(error LOCK=$(LOCK): valid choices are LOCK=1 (the locked versions, the default) and LOCK=0 (the newest releases))
+endif
+
 install: $(STAMP)
 
-$(STAMP): settings.ini setup.py
+$(VENV)/.installed-lock: settings.ini setup.py $(LOCKFILE)
+	@[ "$(PLATFORM)" = "$(LOCK_PLATFORM)" ] || { echo "$(LOCKFILE) is for $(LOCK_PLATFORM), this is $(PLATFORM):" \
+		"run 'make lock' to lock this platform, or 'make test LOCK=0' for the newest releases"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	# the kernel that nbdev_test, papermill and jupyter-book start is this environment's python
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (minsnr)"
+	rm -f $(VENV)/.installed-*
+	$(BIN)/python -m pip install --quiet -c $(LOCKFILE) -e ".[dev]"
+	$(MAKE) --no-print-directory kernel
 	touch $@
+
+$(VENV)/.installed-latest:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	rm -f $(VENV)/.installed-*
+	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[dev]"
+	$(MAKE) --no-print-directory kernel
+	$(BIN)/python tools/lock_drift.py $(LOCKFILE)
+	touch $@
+
+# the kernel that nbdev_test, papermill and jupyter-book start is this environment's python
+.PHONY: kernel
+kernel:
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (minsnr)" >/dev/null
+
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(PIP_TOOLS)"
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --upgrade --extra dev --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links --constraint $(CAPS) --output-file $(LOCKFILE) setup.py
+	sed -i '1i # platform: $(PLATFORM)' $(LOCKFILE)
+	@echo "$(LOCKFILE) re-resolved: run 'make test' and commit it when green"
 
 # tests/test_browser.py opens every page of the built book in headless Chromium: math must be typeset by the local
 # MathJax (no raw $$ or \( left), every image must load, and a screenshot of each page goes to _build/screenshots.
-# Debian's chromium package (apt, so root: sudo when we are not root); skipped when a Chromium is already there.
-SUDO := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))
+# Debian's chromium package (apt, as root or through sudo); nothing to do when a Chromium is already there.
+BROWSER_HINT := the browser test needs Chromium: install it (Debian/Ubuntu: apt-get install chromium fonts-dejavu-core;\
+ elsewhere any Chromium or Chrome) and re-run, or name its binary with CHROMIUM=/path/to/chromium. 'make check' needs no browser
 install-browser:
 	@[ -n "$$CHROMIUM" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
-		$(SUDO) apt-get update && \
-		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-dejavu-core; }
+		if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
+		else echo "not root and no sudo: $(BROWSER_HINT)"; exit 1; fi; \
+		command -v apt-get >/dev/null || { echo "no apt-get here: $(BROWSER_HINT)"; exit 1; }; \
+		{ $$sudo apt-get update && $$sudo DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends chromium fonts-dejavu-core; } \
+		|| { echo "apt-get could not install chromium: $(BROWSER_HINT)"; exit 1; }; }
 
 # What a developer runs after editing notebooks: export the package, strip notebooks, regenerate
 # README.md and the jupytext pairs of the run notebooks.
@@ -54,15 +105,10 @@ prepare: install
 	$(BIN)/python tools/make_readme.py README.md
 	$(if $(RUN_NOTEBOOKS),$(BIN)/jupytext --sync $(RUN_NOTEBOOKS))
 
-# nbs/ is the source: exporting and cleaning must not change anything that is committed.
-check-clean: install
-	$(BIN)/nbdev_export
-	$(BIN)/nbdev_clean
-	$(BIN)/python tools/make_readme.py README.md
-	@if [ -n "$$(git status --porcelain -- minsnr nbs README.md pyproject.toml)" ]; then \
-		git status --porcelain -- minsnr nbs README.md pyproject.toml; git --no-pager diff --stat; \
-		echo "nbdev_export / nbdev_clean / README generation changed the files above: run 'make prepare' and commit"; \
-		exit 1; fi
+# nbs/ is the source: what nbdev_export, nbdev_clean and the README generation would write must be what the working
+# tree holds (judged on a scratch copy, so uncommitted edits count and nothing of yours is rewritten).
+check-sync: install
+	$(BIN)/python tools/check_sync.py
 
 # run notebooks (train_*, sample_*, encode_*) are long jobs: pytest runs them with tiny parameters through papermill
 nbtest: install
@@ -71,8 +117,12 @@ nbtest: install
 docs: install
 	$(BIN)/jupyter-book build . -W --keep-going
 
+# markers (pyproject.toml): slow (papermill runs, training), book (needs the built book), browser (needs Chromium)
 pytest: install install-browser
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q --durations=10
+
+pytest-fast: install
+	$(BIN)/python -m pytest tests -q -m "not slow and not book and not browser"
 
 clean:
 	rm -rf _build _proc _docs .pytest_cache

@@ -5,6 +5,7 @@
 # %% ../nbs/06_sampler.ipynb 2
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from pathlib import Path
@@ -17,8 +18,8 @@ from .schedule import VPSchedule
 from .weighting import canonical_target
 
 # %% auto 0
-__all__ = ['Denoiser', 'karras_sigmas', 'heun_sampler', 'euler_sampler', 'VPDenoiser', 'GuidedDenoiser', 'seed_noise', 'to_uint8',
-           'generate', 'save_pngs', 'sample_run', 'main']
+__all__ = ['Denoiser', 'NOISE_DRAWS', 'karras_sigmas', 'heun_sampler', 'euler_sampler', 'VPDenoiser', 'GuidedDenoiser',
+           'seed_noise', 'to_uint8', 'generate', 'save_pngs', 'sample_run', 'main']
 
 # %% ../nbs/06_sampler.ipynb
 def _check_sigma_range(sigma_min: float, sigma_max: float) -> None:
@@ -62,11 +63,31 @@ def _evaluate(denoiser: Denoiser, x: Tensor, sigma: Tensor | float, class_labels
     return denoiser(x, sigma, class_labels).to(torch.float64)
 
 
+NOISE_DRAWS = ("when-churning", "every-step")
+
+
+def _check_noise_draw(noise_draw) -> None:
+    if noise_draw not in NOISE_DRAWS:
+        raise ValueError(f"noise_draw must be one of {', '.join(map(repr, NOISE_DRAWS))}, got {noise_draw!r}")
+
+
+def _churn(x: Tensor, sigma_cur: Tensor, num_steps: int, S_churn: float, S_min: float, S_max: float, S_noise: float,
+           generator: torch.Generator | None, noise_draw: str) -> tuple[Tensor, Tensor]:
+    "Algorithm 2, lines 4–6: σ̂ = σ_i + γσ_i and x̂ = x + √(σ̂² − σ_i²)·S_noise·n, with n drawn as `noise_draw` says."
+    gamma = min(S_churn / num_steps, math.sqrt(2) - 1) if S_min <= sigma_cur <= S_max else 0.0
+    sigma_hat = sigma_cur + gamma * sigma_cur
+    if gamma <= 0 and noise_draw == "when-churning": return x, sigma_hat
+    eps = torch.randn(x.shape, generator=generator, dtype=torch.float64, device="cpu").to(x.device)
+    # EDM adds √0·n = 0 here: the draw only keeps the generator in step with EDM's
+    if gamma <= 0: return x, sigma_hat
+    return x + (sigma_hat**2 - sigma_cur**2).sqrt() * S_noise * eps, sigma_hat
+
+
 def heun_sampler(
     denoiser: Denoiser,  # D(x, sigma[batch], class_labels) ≈ E[x0 | x], EDM convention x = x0 + σ·n
     noise: Tensor,  # [B, ...] standard normal noise, the starting point (scaled by σ_max)
     *,
-    num_steps: int = 18,  # N: NFE = 2N − 1
+    num_steps: int = 18,  # N ≥ 1: NFE = 2N − 1 (N = 1: one Euler step, x = D(σ_max·noise; σ_max))
     sigma_min: float = 0.002,  # smallest non-zero noise level
     sigma_max: float = 80.0,  # largest noise level
     rho: float = 7.0,  # time-step exponent
@@ -75,21 +96,18 @@ def heun_sampler(
     S_max: float = math.inf,
     S_noise: float = 1.0,  # scale of the churn noise
     class_labels: Tensor | None = None,  # [B] labels passed to the denoiser
-    generator: torch.Generator | None = None,  # for the churn noise
+    generator: torch.Generator | None = None,  # for the churn noise (drawn in float64 on the CPU)
+    noise_draw: Literal["when-churning", "every-step"] = "when-churning",  # draw only where γ > 0, or every step as EDM
 ) -> Tensor:
     "Karras et al. (2022), Algorithm 2: samples x_N ≈ x0 in float64."
+    _check_noise_draw(noise_draw)
     sigma_min, sigma_max = _sigma_range(denoiser, sigma_min, sigma_max)
     sigmas = karras_sigmas(num_steps, sigma_min, sigma_max, rho).to(noise.device)
     x_next = noise.to(torch.float64) * sigmas[0]  # line 2: x_0 ~ N(0, σ_0² I)
     for i, (sigma_cur, sigma_next) in enumerate(zip(sigmas[:-1], sigmas[1:])):  # line 3
         x_cur = x_next
         # lines 4–6: raise the noise level to σ̂ = σ_i + γσ_i (γ = 0 unless churning)
-        gamma = min(S_churn / num_steps, math.sqrt(2) - 1) if S_min <= sigma_cur <= S_max else 0.0
-        sigma_hat = sigma_cur + gamma * sigma_cur
-        x_hat = x_cur
-        if gamma > 0:
-            eps = torch.randn(x_cur.shape, generator=generator, dtype=torch.float64, device="cpu").to(x_cur.device)
-            x_hat = x_cur + (sigma_hat**2 - sigma_cur**2).sqrt() * S_noise * eps
+        x_hat, sigma_hat = _churn(x_cur, sigma_cur, num_steps, S_churn, S_min, S_max, S_noise, generator, noise_draw)
         # lines 7–8: Euler step from σ̂ to σ_{i+1}
         d_cur = (x_hat - _evaluate(denoiser, x_hat, sigma_hat, class_labels)) / sigma_hat
         x_next = x_hat + (sigma_next - sigma_hat) * d_cur
@@ -103,42 +121,50 @@ def heun_sampler(
 def euler_sampler(denoiser: Denoiser, noise: Tensor, *, num_steps: int = 18, sigma_min: float = 0.002,
                   sigma_max: float = 80.0, rho: float = 7.0, S_churn: float = 0.0, S_min: float = 0.0,
                   S_max: float = math.inf, S_noise: float = 1.0, class_labels: Tensor | None = None,
-                  generator: torch.Generator | None = None) -> Tensor:
+                  generator: torch.Generator | None = None,
+                  noise_draw: Literal["when-churning", "every-step"] = "when-churning") -> Tensor:
     "First-order (Euler) version of `heun_sampler`, same arguments: NFE = N."
+    _check_noise_draw(noise_draw)
     sigma_min, sigma_max = _sigma_range(denoiser, sigma_min, sigma_max)
     sigmas = karras_sigmas(num_steps, sigma_min, sigma_max, rho).to(noise.device)
     x = noise.to(torch.float64) * sigmas[0]
     for sigma_cur, sigma_next in zip(sigmas[:-1], sigmas[1:]):
-        gamma = min(S_churn / num_steps, math.sqrt(2) - 1) if S_min <= sigma_cur <= S_max else 0.0
-        sigma_hat = sigma_cur + gamma * sigma_cur
-        if gamma > 0:
-            eps = torch.randn(x.shape, generator=generator, dtype=torch.float64, device="cpu").to(x.device)
-            x = x + (sigma_hat**2 - sigma_cur**2).sqrt() * S_noise * eps
+        x, sigma_hat = _churn(x, sigma_cur, num_steps, S_churn, S_min, S_max, S_noise, generator, noise_draw)
         x = x + (sigma_next - sigma_hat) * (x - _evaluate(denoiser, x, sigma_hat, class_labels)) / sigma_hat
     return x
 
 # %% ../nbs/06_sampler.ipynb
+def _first_tensor(model) -> Tensor | None:
+    "The first floating-point parameter or buffer of `model`; None for a model with neither, or a plain function."
+    if not isinstance(model, nn.Module): return None
+    return next((p for p in itertools.chain(model.parameters(), model.buffers()) if p.is_floating_point()), None)
+
+
 class VPDenoiser(nn.Module):
     "D(x; σ) of a VP network `model(x_t, t, y)` that predicts x0, ε or v (Eq. vp-to-d)."
 
     def __init__(
         self,
-        model: nn.Module,  # the backbone: model(x_t, t, y)
+        model: nn.Module | Callable,  # the backbone: model(x_t, t, y); parameters are optional
         schedule: VPSchedule,  # the schedule it was trained with
         target: str = "x0",  # what it predicts: 'x0', 'eps' or 'v'
         t_mode: Literal["interp", "nearest"] = "interp",  # fractional timesteps, or the nearest grid point (official)
+        dtype: torch.dtype | None = None,  # what x_t is fed in; None: the model's parameters', or the input's if it has none
     ):
         super().__init__()
         self.model, self.schedule, self.target = model, schedule, canonical_target(target)
         if t_mode not in ("interp", "nearest"): raise ValueError(f"t_mode must be 'interp' or 'nearest', got {t_mode!r}")
-        self.t_mode = t_mode
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(f"dtype must be a floating-point torch.dtype or None, got {dtype!r}")
+        self.t_mode, self.dtype = t_mode, dtype
         self.sigma_min, self.sigma_max = schedule.sigma_edm_min, schedule.sigma_edm_max
 
     def forward(self, x: Tensor, sigma: Tensor, class_labels: Tensor | None = None) -> Tensor:
         sigma = sigma.to(torch.float64).view(-1, *[1] * (x.ndim - 1))
         scale = 1 / (sigma**2 + 1).sqrt()  # α
         t = self.schedule.t_from_sigma_edm(sigma.flatten().cpu(), mode=self.t_mode).to(x.device)
-        dtype = next(self.model.parameters()).dtype
+        # looked up on every call, so that a later model.half() or .to(dtype) is followed
+        dtype = self.dtype or getattr(_first_tensor(self.model), "dtype", x.dtype)
         out = self.model((x * scale).to(dtype), t, class_labels).to(torch.float64)
         if self.target == "x0": return out
         if self.target == "eps": return x - sigma * out
@@ -207,7 +233,7 @@ def generate(
 ) -> tuple[Tensor, list[int], list[int | None]]:
     "Images in [−1, 1] for this process's share of `seeds`, with those seeds and their classes."
     cfg = model.config
-    device = torch.device(device) if device else next(model.parameters()).device
+    device = torch.device(device) if device else getattr(_first_tensor(model), "device", torch.device("cpu"))
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     seeds = list(seeds)
     if classes is not None:

@@ -117,7 +117,7 @@ class VPSchedule:
 
     def t_from_sigma_edm(
         self,
-        sigma: float | Tensor,  # EDM noise level(s) σ ≥ 0
+        sigma: float | Tensor,  # EDM noise level(s) σ ≥ 0 (0 and ∞ allowed)
         mode: Literal["interp", "nearest"] = "interp",  # fractional timestep, or the nearest grid timestep
     ) -> Tensor:
         "Timestep(s) whose EDM noise level is `sigma`: float64 for `interp`, int64 for `nearest`; clamped to the range."
@@ -126,7 +126,7 @@ class VPSchedule:
         sigma = torch.as_tensor(sigma, dtype=torch.float64)
         bad = sigma.isnan() | (sigma < 0)
         if bad.any(): raise ValueError(f"sigma must be ≥ 0 and not NaN, got {sigma[bad].flatten()[0].item()!r}")
-        log_grid = -self._grid(sigma.device) / 2  # log σ_EDM at t = 0…T−1, strictly increasing
+        log_grid = -self._grid(sigma.device) / 2  # log σ_EDM at t = 0…T−1, strictly increasing (−∞ if ᾱ_0 = 1, +∞ if ᾱ_{T−1} = 0)
         log_s = sigma.log().clamp(log_grid[0], log_grid[-1])
         hi = torch.searchsorted(log_grid, log_s).clamp(1, self.T - 1)
         lo = hi - 1
@@ -134,6 +134,9 @@ class VPSchedule:
             s = log_s.exp()
             return torch.where(s - log_grid[lo].exp() <= log_grid[hi].exp() - s, lo, hi)
         theta = (log_s - log_grid[lo]) / (log_grid[hi] - log_grid[lo])
+        # a first segment that starts at σ = 0 (ᾱ_0 = 1) has no finite log σ to interpolate from, and the ratio above
+        # is ∞/∞ there: interpolate σ itself instead, t = σ/σ_EDM(1) (Eq. noiseless-start)
+        theta = torch.where(log_grid[lo] == -math.inf, log_s.exp() / log_grid[hi].exp(), theta)
         # at the upper grid point itself (or an infinite top end) the ratio can be ∞/∞: it is 1 there
         return lo + torch.where(log_s >= log_grid[hi], 1.0, theta)
 

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from timm.layers import PatchEmbed, trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import Tensor, nn
+from torch.func import functional_call
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.checkpoint import checkpoint
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -238,19 +240,19 @@ def count_params(model: nn.Module) -> int:  # any module
 
 
 def count_flops(
-    model: nn.Module,  # a backbone with the `model(x, t, y)` convention
+    model: nn.Module,  # a backbone with the `model(x, t, y)` convention, on any device
     batch_size: int = 1,  # images per forward pass
 ) -> int:
-    "Forward FLOPs (multiply-add = 2) of `model` on a batch of its input size, counted on the model's device."
+    "Forward FLOPs (multiply-add = 2) of `model` on a batch of its input size; the same on every device."
     cfg = model.config
-    device = next(model.parameters()).device
-    x = torch.zeros(batch_size, cfg.in_chans, cfg.img_size, cfg.img_size, device=device)
-    t = torch.zeros(batch_size, device=device)
-    y = None if cfg.num_classes is None else torch.zeros(batch_size, dtype=torch.long, device=device)
+    on_meta = {name: torch.empty_like(v, device="meta") for name, v in (*model.named_parameters(), *model.named_buffers())}
+    x = torch.empty(batch_size, cfg.in_chans, cfg.img_size, cfg.img_size, device="meta")
+    t = torch.zeros(batch_size, device="meta")
+    y = None if cfg.num_classes is None else torch.zeros(batch_size, dtype=torch.long, device="meta")
     was_checking, cfg.check_values = cfg.check_values, False  # meta tensors have no values to check
-    try:
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(x, t, y)
+    try:  # the math backend: attention as two counted matrix products, whatever kernel torch would pick
+        with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter, torch.no_grad():
+            functional_call(model, on_meta, (x, t, y))
     finally:
         cfg.check_values = was_checking
     return counter.get_total_flops()

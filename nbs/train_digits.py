@@ -42,6 +42,9 @@ seed = 0  # weights, data order, noise
 precision = "fp32"  # 'fp32', 'bf16' or 'fp16'
 gpus = 1  # processes (torchrun when > 1)
 out_dir = "runs/digits"  # run folder (relative to where the notebook runs)
+sample_steps = 30  # Heun steps per sample (the paper's ablation setting)
+grid_per_class = 10  # samples per class in the picture
+eval_per_class = 100  # samples per class for FD-digits and class accuracy
 
 # %% tags=[]
 import json
@@ -93,10 +96,10 @@ from minsnr.schedule import get_schedule
 from minsnr.trainer import load_run
 
 ema_model, run_config = load_run(out_dir)
-classes = [c for c in range(10) for _ in range(10)]
+classes = [c for c in range(10) for _ in range(grid_per_class)]
 images, _, _ = generate(ema_model, get_schedule(run_config.schedule, run_config.num_timesteps), run_config.target,
-                        range(100), classes=classes, num_steps=30, batch_size=100)
-grid = images.view(10, 10, 8, 8).permute(0, 2, 1, 3).reshape(80, 80)
+                        range(len(classes)), classes=classes, num_steps=sample_steps, batch_size=len(classes))
+grid = images.view(10, grid_per_class, 8, 8).permute(0, 2, 1, 3).reshape(80, 8 * grid_per_class)
 plt.figure(figsize=(4, 4))
 plt.imshow(-grid, cmap="gray")
 plt.axis("off")
@@ -114,10 +117,11 @@ plt.title("EMA samples, one class per row");
 from minsnr.data import make_dataset
 from minsnr.fid import class_accuracy, fd_bundled
 
-eval_classes = [c for c in range(10) for _ in range(100)]
+eval_classes = [c for c in range(10) for _ in range(eval_per_class)]
 samples, _, _ = generate(ema_model, get_schedule(run_config.schedule, run_config.num_timesteps), run_config.target,
-                         range(1000, 2000), classes=eval_classes, num_steps=30, batch_size=250)
-validation = torch.stack([make_dataset("digits", split="val")[i][0] for i in range(len(make_dataset("digits", split="val")))])
-print(f"FD-digits of 1000 EMA samples:      {fd_bundled(samples, 'digits'):.3f}")
+                         range(1000, 1000 + len(eval_classes)), classes=eval_classes, num_steps=sample_steps, batch_size=250)
+val_set = make_dataset("digits", split="val")  # built once: each call re-reads and re-splits the digits
+validation = torch.stack([val_set[i][0] for i in range(len(val_set))])
+print(f"FD-digits of {len(samples)} EMA samples:      {fd_bundled(samples, 'digits'):.3f}")
 print(f"class accuracy of the samples:      {class_accuracy(samples, torch.tensor(eval_classes), 'digits'):.3f}")
 print(f"FD-digits of the validation digits: {fd_bundled(validation, 'digits'):.3f} (reference point)")

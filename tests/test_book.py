@@ -1,6 +1,9 @@
 """The built book: every page of the table of contents is there, math is typeset by a local MathJax, the module
 notebooks were executed with their results shown, and nothing failed."""
 import re
+import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -8,6 +11,7 @@ import pytest
 from conftest import toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.book
 
 
 class TextAndRefs(HTMLParser):
@@ -71,3 +75,19 @@ def test_module_notebooks_were_executed_with_results(built_book):
     assert "ε: 0   v: 0" in appendix
     reports = built_book / "reports"  # where jupyter-book logs notebook execution errors
     assert not reports.exists() or not any(reports.iterdir()), f"execution errors: {list(reports.iterdir())}"
+
+
+@pytest.mark.slow
+def test_an_execution_error_fails_the_build(tmp_path):
+    "The project's execution settings turn a raising cell into a failed build, even without -W, not a page with a traceback."
+    import nbformat
+    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: broken\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Broken"),
+                                         nbformat.v4.new_code_cell("raise RuntimeError('a cell that fails')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "broken.ipynb")
+    jb = Path(sys.executable).parent / "jupyter-book"
+    build = subprocess.run([str(jb), "build", str(tmp_path)], capture_output=True, text=True)
+    assert build.returncode != 0, "a notebook that raises was published"
+    assert "a cell that fails" in build.stdout + build.stderr

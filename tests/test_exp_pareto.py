@@ -61,6 +61,7 @@ def test_stored_objectives_are_consistent_with_the_stored_gradients(result):
         assert np.allclose(np.array(runs["UGD"]).sum(1), 1)
 
 
+@pytest.mark.slow  # papermill
 def test_notebook_reruns_from_the_stored_results(tmp_path):
     "In quick mode, with every seed stored, the notebook trains and computes nothing, draws its figures and writes its summary."
     results = tmp_path / "results" / "pareto"

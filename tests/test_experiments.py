@@ -40,6 +40,7 @@ def test_at_least_three_seeds_per_setting():
     assert len(conflict) >= 3
 
 
+@pytest.mark.slow  # papermill
 @pytest.mark.parametrize("name, parameters", [
     ("exp_convergence", {"max_new_runs": 0}), ("exp_ablations", {"max_new_runs": 0}),
     ("exp_beyond", {"max_new_runs": 0}), ("exp_conflict", {"run_missing": False}),

@@ -42,9 +42,10 @@ def test_exported_module_is_up_to_date(nb):
             assert body in code, f"{module.name} is stale: run nbdev_export"
 
 
+@pytest.mark.nbrun
 @pytest.mark.parametrize("nb", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
 def test_book_notebook_runs(nb):
-    "Book-only notebooks are not run by nbdev_test: run them here (their asserts are checks)."
+    "Book-only notebooks are not run by nbdev_test: run them here (their asserts are checks); `make test` lets the book build run them."
     from execnb.nbio import read_nb
     from execnb.shell import CaptureShell
     shell = CaptureShell(path=nb.parent)

@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # every test runs a notebook through papermill
 TINY = {"depth": 1, "embed_dim": 32, "num_heads": 2}
 
 
@@ -19,10 +20,13 @@ def run(name: str, tmp_path: Path, **parameters) -> dict:
 
 
 def test_train_digits_runs_and_resumes(tmp_path):
-    nb = run("train_digits", tmp_path, steps=4, global_batch=16, out_dir=str(tmp_path / "digits"))
+    few = dict(sample_steps=2, grid_per_class=1, eval_per_class=3)  # the pictures and the scores, cheaply
+    nb = run("train_digits", tmp_path, steps=4, global_batch=16, out_dir=str(tmp_path / "digits"), **few)
     assert (tmp_path / "digits" / "ema.safetensors").exists()
     assert any(o.get("output_type") == "display_data" for c in nb["cells"] for o in c.get("outputs", []))  # the plots
-    run("train_digits", tmp_path, steps=6, global_batch=16, out_dir=str(tmp_path / "digits"))  # re-running resumes
+    printed = "".join(t for c in nb["cells"] for o in c.get("outputs", []) for t in o.get("text", []))
+    assert "FD-digits of 30 EMA samples" in printed and "class accuracy of the samples" in printed
+    run("train_digits", tmp_path, steps=6, global_batch=16, out_dir=str(tmp_path / "digits"), **few)  # re-running resumes
     steps = [json.loads(l)["step"] for l in (tmp_path / "digits" / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 6
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from minsnr.sampler import GuidedDenoiser, VPDenoiser, euler_sampler, generate, heun_sampler, karras_sigmas
-from minsnr.schedule import cosine_schedule, linear_schedule
+from minsnr.schedule import VPSchedule, cosine_schedule, linear_schedule, zero_terminal_snr
 from minsnr.vit import vit_tiny
 
 MU = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)  # per-dimension data means
@@ -77,6 +77,111 @@ def test_stochastic_sampler_is_reproducible_with_a_generator():
     assert not torch.equal(run(0), heun_sampler(gaussian, noise, num_steps=10))
 
 
+@pytest.mark.parametrize("sampler", [heun_sampler, euler_sampler], ids=["heun", "euler"])
+def test_churn_noise_draws_per_step(sampler):
+    "'every-step' draws once per step, as EDM's edm_sampler does; the default only on the steps that churn."
+    N, S_min, S_max, x = 12, 0.1, 5.0, torch.randn(5, 3, dtype=torch.float64)
+    sigmas = karras_sigmas(N)[:-1]
+    churned = int(((sigmas >= S_min) & (sigmas <= S_max)).sum())
+    assert 0 < churned < N
+    for noise_draw, draws in (("every-step", N), ("when-churning", churned)):
+        g = torch.Generator().manual_seed(0)
+        sampler(gaussian, x, num_steps=N, S_churn=10, S_min=S_min, S_max=S_max, generator=g, noise_draw=noise_draw)
+        ref = torch.Generator().manual_seed(0)
+        for _ in range(draws): torch.randn(x.shape, generator=ref, dtype=torch.float64)
+        assert torch.equal(g.get_state(), ref.get_state()), noise_draw
+
+
+@pytest.mark.parametrize("sampler", [heun_sampler, euler_sampler], ids=["heun", "euler"])
+def test_draw_orders_agree_when_every_step_or_no_step_churns(sampler):
+    x = torch.randn(50, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    for churn in (dict(S_churn=30), dict(S_churn=0), dict(S_churn=30, S_min=1e3)):
+        a, b = (sampler(gaussian, x, num_steps=10, generator=torch.Generator().manual_seed(5), noise_draw=d, **churn)
+                for d in ("when-churning", "every-step"))
+        assert torch.equal(a, b), churn
+
+
+@pytest.mark.parametrize("sampler", [heun_sampler, euler_sampler], ids=["heun", "euler"])
+def test_one_step_is_the_denoisers_estimate_from_sigma_max(sampler):
+    calls = []
+    def counted(x, sigma, labels=None):
+        calls.append(1)
+        return gaussian(x, sigma)
+    x = torch.randn(100, 3, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    out = sampler(counted, x, num_steps=1, sigma_max=20.0)
+    assert len(calls) == 1 and out.isfinite().all()
+    torch.testing.assert_close(out, gaussian(20 * x, torch.full((100,), 20.0, dtype=torch.float64)), rtol=1e-12, atol=1e-12)
+
+
+class Parameterless(nn.Module):
+    "An analytic ε predictor (exact for the Gaussian data above) with no parameters or buffers: it records what it is fed."
+    def __init__(self, schedule):
+        super().__init__()
+        self.schedule, self.fed = schedule, []
+    def forward(self, xt, t, y=None):
+        self.fed.append(xt.dtype)
+        a, sg = self.schedule.alpha(t.double()).view(-1, 1), self.schedule.sigma(t.double()).view(-1, 1)
+        return (xt - a * gaussian(xt.double() / a, sg / a)) / sg
+
+
+def test_vp_denoiser_works_without_parameters():
+    schedule = cosine_schedule()
+    model = Parameterless(schedule)
+    assert list(model.parameters()) == [] and list(model.buffers()) == []
+    noise = torch.randn(300, 3, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    out = heun_sampler(VPDenoiser(model, schedule, "eps"), noise, num_steps=25)
+    assert set(model.fed) == {torch.float64}  # the sampler's own dtype
+    # the same predictor with a float64 parameter gives the same samples
+    class WithParameter(Parameterless):
+        def __init__(self, schedule):
+            super().__init__(schedule)
+            self.p = nn.Parameter(torch.zeros((), dtype=torch.float64))
+    torch.testing.assert_close(out, heun_sampler(VPDenoiser(WithParameter(schedule), schedule, "eps"), noise, num_steps=25),
+                               rtol=0, atol=0)
+    model.fed.clear()
+    VPDenoiser(model, schedule, "eps", dtype=torch.float32)(noise[:2], torch.ones(2, dtype=torch.float64))
+    assert model.fed == [torch.float32]
+    func = lambda xt, t, y=None: xt * 0  # a plain function is a parameter-free model too
+    assert VPDenoiser(func, schedule)(noise[:2], torch.ones(2)).abs().max() == 0
+
+
+def test_vp_denoiser_follows_a_later_dtype_change():
+    model = vit_tiny().eval()
+    den = VPDenoiser(model, cosine_schedule(), "eps")
+    x, sigma, y = torch.randn(2, 1, 8, 8, dtype=torch.float64), torch.full((2,), 3.0, dtype=torch.float64), torch.tensor([0, 1])
+    assert den(x, sigma, y).isfinite().all()
+    model.double()
+    seen = []
+    hook = model.register_forward_pre_hook(lambda m, args: seen.append(args[0].dtype))
+    den(x, sigma, y)
+    hook.remove()
+    assert seen == [torch.float64]
+
+
+# ᾱ_0 = 1: SNR(0) = ∞, the wrapper's σ_min is 0, and the sampler's σ_min = 0.002 lies below σ_EDM(1)
+NOISELESS = VPSchedule(torch.cat([torch.ones(1, dtype=torch.float64), cosine_schedule().alphas_cumprod[:-1]]), "noiseless")
+
+
+@pytest.mark.parametrize("schedule", [NOISELESS, zero_terminal_snr(NOISELESS)], ids=["noiseless", "noiseless+zero-snr"])
+@pytest.mark.parametrize("t_mode", ["interp", "nearest"])
+def test_noiseless_start_schedule_gives_finite_samples(schedule, t_mode):
+    seen = []
+    torch.manual_seed(0)
+    model = vit_tiny().eval()
+    with torch.no_grad(): model.head.weight.mul_(30)  # an untrained network that predicts something
+    hook = model.register_forward_pre_hook(lambda m, args: seen.append(args[1].clone()))
+    den = VPDenoiser(model, schedule, "eps", t_mode=t_mode)
+    assert den.sigma_min == 0.0 and schedule.sigma_edm(1).item() > 0.002
+    with torch.no_grad():
+        out = heun_sampler(den, torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(1)), num_steps=6,
+                           class_labels=torch.tensor([0, 1, 2]))
+    hook.remove()
+    ts = torch.cat(seen).double()
+    assert ts.isfinite().all() and ts.min() >= 0 and ts.max() <= schedule.T - 1
+    assert ts.min() < 1  # the last σ, 0.002, is in the first segment, between σ_EDM(0) = 0 and σ_EDM(1)
+    assert out.isfinite().all()
+
+
 def test_guidance_scale_one_is_the_conditional_model():
     torch.manual_seed(0)
     model = vit_tiny().eval()
@@ -110,6 +215,10 @@ def test_seeds_are_split_over_processes(monkeypatch):
     (lambda: VPDenoiser(vit_tiny(), cosine_schedule(), "x0", t_mode="round"), "t_mode must be 'interp' or 'nearest'"),
     (lambda: generate(vit_tiny(), cosine_schedule(), "x0", range(2), classes=[1]), "got 1 classes for 2 seeds"),
     (lambda: generate(vit_tiny(), cosine_schedule(), "x0", range(2), sampler="ddim"), "sampler must be 'heun' or 'euler'"),
+    (lambda: heun_sampler(gaussian, torch.zeros(1, 3), noise_draw="edm"),
+     "noise_draw must be one of 'when-churning', 'every-step', got 'edm'"),
+    (lambda: euler_sampler(gaussian, torch.zeros(1, 3), noise_draw=None), "noise_draw must be one of"),
+    (lambda: VPDenoiser(vit_tiny(), cosine_schedule(), dtype="float32"), "dtype must be a floating-point torch.dtype"),
 ])
 def test_bad_input(call, message):
     with pytest.raises(ValueError) as err:

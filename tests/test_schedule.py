@@ -6,7 +6,13 @@ import torch
 
 from minsnr.schedule import VPSchedule, cosine_schedule, get_schedule, linear_schedule, zero_terminal_snr
 
-SCHEDULES = [cosine_schedule(), linear_schedule(), zero_terminal_snr(cosine_schedule()), cosine_schedule(T=50)]
+# ᾱ_0 = 1 (SNR(0) = ∞, σ_EDM(0) = 0): the cosine schedule with a noiseless step put in front
+NOISELESS = VPSchedule(torch.cat([torch.ones(1, dtype=torch.float64), cosine_schedule().alphas_cumprod[:-1]]), "noiseless")
+SCHEDULES = [cosine_schedule(), linear_schedule(), zero_terminal_snr(cosine_schedule()), cosine_schedule(T=50),
+             NOISELESS, zero_terminal_snr(NOISELESS)]
+# tiny schedules with an infinite end or two, where every segment is near one
+TINY = [VPSchedule(torch.tensor(ac, dtype=torch.float64), name) for name, ac in
+        [("1-.9-.5-.1", [1.0, 0.9, 0.5, 0.1]), ("1-.5-0", [1.0, 0.5, 0.0]), ("1-0", [1.0, 0.0]), (".9-0", [0.9, 0.0])]]
 
 
 def test_cosine_closed_form():
@@ -44,13 +50,15 @@ def test_sigma_round_trip(schedule):
     g = torch.Generator().manual_seed(0)
     # with an infinite top end (zero terminal SNR) the last segment is degenerate: stop at the last finite σ
     top = schedule.sigma_edm_max if math.isfinite(schedule.sigma_edm_max) else schedule.sigma_edm(schedule.T - 2).item()
-    lo, hi = math.log(schedule.sigma_edm_min), math.log(top)
+    # likewise with σ = 0 at the bottom (ᾱ_0 = 1): start at the first non-zero σ
+    bottom = schedule.sigma_edm_min if schedule.sigma_edm_min > 0 else schedule.sigma_edm(1).item()
+    lo, hi = math.log(bottom), math.log(top)
     sigma = torch.empty(5000, dtype=torch.float64).uniform_(lo, hi, generator=g).exp()
     t = schedule.t_from_sigma_edm(sigma)
     torch.testing.assert_close(schedule.sigma_edm(t), sigma, rtol=1e-10, atol=0)
 
 
-@pytest.mark.parametrize("schedule", SCHEDULES[:2], ids=lambda s: s.name)
+@pytest.mark.parametrize("schedule", SCHEDULES[:2] + SCHEDULES[4:], ids=lambda s: s.name)
 def test_nearest_matches_brute_force(schedule):
     "Nearest in σ, as the official sampler does with cdist(σ, σ_grid).argmin()."
     g = torch.Generator().manual_seed(1)
@@ -60,6 +68,42 @@ def test_nearest_matches_brute_force(schedule):
     got = schedule.t_from_sigma_edm(sigma, mode="nearest")
     assert got.dtype == torch.int64
     assert (got == want).all()
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES + TINY, ids=lambda s: f"{s.name}-{s.T}")
+def test_every_sigma_maps_to_a_finite_timestep(schedule):
+    "Any σ ≥ 0, at either end of any schedule: a timestep in [0, T−1], non-decreasing in σ, 0 at σ = 0 and T−1 at σ = ∞."
+    grid = schedule.sigma_edm(torch.arange(schedule.T))
+    positive = grid[grid.isfinite() & (grid > 0)]
+    sigma = torch.cat([torch.tensor([0.0, 1e-300, 1e-12, 1e-3, 1.0, 1e3, 1e300, math.inf], dtype=torch.float64),
+                       grid, (positive[1:] * positive[:-1]).sqrt(), (positive[:1, None] * torch.tensor([0.1, 0.5, 0.9])).flatten()]).sort().values
+    got = {}
+    for mode in ("interp", "nearest"):
+        t = got[mode] = schedule.t_from_sigma_edm(sigma, mode=mode)
+        assert not t.isnan().any(), sigma[t.isnan()]
+        assert (t >= 0).all() and (t <= schedule.T - 1).all() and (t.diff() >= 0).all()
+        assert t[0] == 0 and t[-1] == schedule.T - 1
+    assert ((got["nearest"] - got["interp"]).abs() <= 1).all()
+
+
+@pytest.mark.parametrize("schedule", [NOISELESS, zero_terminal_snr(NOISELESS)] + TINY[:3], ids=lambda s: f"{s.name}-{s.T}")
+def test_noiseless_first_segment_interpolates_sigma(schedule):
+    "With ᾱ_0 = 1, σ in [0, σ_EDM(1)] maps to t = σ/σ_EDM(1), which rounds to the timestep nearest in σ."
+    s1 = schedule.sigma_edm(1).item()
+    sigma = torch.linspace(0, s1, 102, dtype=torch.float64) if math.isfinite(s1) else torch.tensor([0.0, 1.0, 1e300], dtype=torch.float64)
+    t = schedule.t_from_sigma_edm(sigma)
+    torch.testing.assert_close(t, sigma / s1, rtol=1e-14, atol=0)
+    grid = schedule.sigma_edm(torch.arange(schedule.T))
+    nearest = (sigma[:, None] - grid[None, :]).abs().argmin(1)
+    assert (schedule.t_from_sigma_edm(sigma, mode="nearest") == nearest).all() and (t.round().long() == nearest).all()
+
+
+def test_sigma_range_of_schedules_with_infinite_ends():
+    assert NOISELESS.sigma_edm_min == 0 and math.isfinite(NOISELESS.sigma_edm_max) and NOISELESS.snr(0).item() == math.inf
+    both = zero_terminal_snr(NOISELESS)
+    assert (both.sigma_edm_min, both.sigma_edm_max) == (0.0, math.inf)
+    assert "σ_edm ∈ [0, inf]" in repr(both)
+    assert both.t_from_sigma_edm(torch.tensor([0.0, math.inf])).tolist() == [0.0, both.T - 1]
 
 
 def test_zero_terminal_snr_ends():

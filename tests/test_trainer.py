@@ -149,6 +149,7 @@ CLI_ARGS = ["dataset=digits", "model=vit_tiny", "model_kwargs={depth: 1, embed_d
             "global_batch=16", "progress=false", "log_every=1"]
 
 
+@pytest.mark.slow  # a real subprocess, trained until signalled
 def test_sigterm_checkpoints_and_resumes(tmp_path):
     out = tmp_path / "sig"
     proc = subprocess.Popen(_cli(*CLI_ARGS, "steps=100000", "ckpt_every=100000", f"out_dir={out}"),
@@ -170,6 +171,7 @@ def test_sigterm_checkpoints_and_resumes(tmp_path):
     assert json.loads(done.stdout.strip().splitlines()[-1])["step"] == stopped_at + 2
 
 
+@pytest.mark.slow  # torchrun starts two processes
 def test_torchrun_two_processes_match_one(tmp_path):
     args = [*CLI_ARGS, "steps=4", "ckpt_every=4", "class_drop_prob=0.15"]
     one = subprocess.run(_cli(*args, f"out_dir={tmp_path / 'one'}"), capture_output=True, text=True, timeout=300)
