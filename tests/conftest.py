@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,3 +26,16 @@ def toc_files() -> list[str]:
     for part in toc.get("parts", []):
         files += [chapter["file"] for chapter in part["chapters"]]
     return files
+
+
+def watched_flops(model) -> int:
+    "FLOPs that FlopCounterMode sees in a real forward pass of `model` on its own device, attention in its math form."
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+    cfg, device = model.config, next(model.parameters()).device
+    x = torch.randn(1, cfg.in_chans, cfg.img_size, cfg.img_size, device=device)
+    t = torch.full((1,), cfg.num_timesteps // 2, device=device)
+    y = None if cfg.num_classes is None else torch.zeros(1, dtype=torch.long, device=device)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x, t, y)
+    return counter.get_total_flops()

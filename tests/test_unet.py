@@ -6,6 +6,7 @@ measured (see its table); ADM-64's 295.9M is ADM's published 296M (minus the 6â†
 """
 import pytest
 import torch
+from conftest import watched_flops
 
 from minsnr.unet import (PRESETS, DiffusionUNet, UNetConfig, unet, unet_ablation, unet_adm64, unet_ldm395m,
                          unet_tiny)
@@ -43,6 +44,19 @@ def test_ablation_config_is_appendix_c1():
     assert len(attn) == 15 and {(a.heads, a.inner_dim) for a in attn} == {(4, 384)}
     assert model.unet.class_embedding.num_embeddings == 1001  # 1000 classes + the null label
     assert all(a.group_norm is not None for a in attn)  # the middle block's too (diffusers drops it under scale_shift)
+
+
+@pytest.mark.parametrize("name", [n if n in ("unet_tiny", "unet_ablation") else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in EXPECTED_PARAMS])
+def test_flops_do_not_depend_on_the_device(name):
+    "A CPU model counts what its meta twin counts, and what a watched forward pass in the math attention form does."
+    torch.manual_seed(0)
+    cpu = FACTORIES[name]()
+    with torch.device("meta"):
+        meta = FACTORIES[name]()
+    flops = count_flops(meta)
+    assert count_flops(cpu) == flops == watched_flops(cpu)
+    assert count_flops(meta, batch_size=2) == 2 * flops
 
 
 def test_ablation_flops_near_vit_b():

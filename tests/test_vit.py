@@ -1,6 +1,7 @@
 """`minsnr.vit`: every preset's size (on the meta device), the calling convention, gradients, determinism, bad input."""
 import pytest
 import torch
+from conftest import watched_flops
 
 from minsnr.vit import PRESETS, DiffusionViT, ViTConfig, count_flops, count_params, vit, vit_b, vit_tiny
 
@@ -28,6 +29,40 @@ def test_paper_sizes():
     sizes = {n: (c.embed_dim, c.num_heads, c.depth, c.patch_size) for n, c in PRESETS.items()}
     assert sizes["vit_s"] == (384, 6, 12, 4) and sizes["vit_b"] == (768, 12, 12, 2)
     assert sizes["vit_l"] == (1024, 16, 21, 4) and sizes["vit_xl"] == (1152, 16, 28, 2)
+
+
+def closed_form_flops(c: ViTConfig) -> int:
+    "Forward FLOPs from the shape: per block 24·N·D² (qkv, proj, MLP) + 4·N²·D (QKᵀ, weighted sum); patch embedding, head, time MLP."
+    P = (c.img_size // c.patch_size) ** 2
+    N, D = P + 1 + (c.num_classes is not None), c.embed_dim
+    return c.depth * (24 * N * D * D + 4 * N * N * D) + 2 * 2 * P * D * c.in_chans * c.patch_size**2 + 2 * (256 * D + D * D)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_flops_of_every_preset_match_the_closed_form(name):
+    with torch.device("meta"):
+        model = vit(name)
+    assert count_flops(model) == closed_form_flops(model.config)
+    assert count_flops(model, batch_size=3) == 3 * count_flops(model)
+
+
+big = pytest.mark.slow  # gigabytes of CPU weights
+@pytest.mark.parametrize("name", [n if n in ("vit_tiny", "vit_s", "vit_b") else pytest.param(n, marks=big) for n in PRESETS])
+def test_flops_do_not_depend_on_the_device(name):
+    "A CPU model counts what its meta twin counts, and what a watched forward pass in the math attention form does."
+    torch.manual_seed(0)
+    cpu = vit(name)
+    with torch.device("meta"):
+        meta = vit(name)
+    assert count_flops(cpu) == count_flops(meta) == watched_flops(cpu)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_flops_on_cuda_match_meta():
+    model = vit_b().cuda()
+    with torch.device("meta"):
+        meta = vit_b()
+    assert count_flops(model) == count_flops(meta) == watched_flops(model)
 
 
 def test_xl_flops_match_dit_xl2():
