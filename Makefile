@@ -91,7 +91,7 @@ install-browser:
 		if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
 		else echo "not root and no sudo: $(BROWSER_HINT)"; exit 1; fi; \
 		command -v apt-get >/dev/null || { echo "no apt-get here: $(BROWSER_HINT)"; exit 1; }; \
-		{ $$sudo apt-get update && $$sudo DEBIAN_FRONTEND=noninteractive \
+		{ $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y --no-install-recommends chromium fonts-dejavu-core; } \
 		|| { echo "apt-get could not install chromium: $(BROWSER_HINT)"; exit 1; }; }
 
