@@ -114,7 +114,10 @@ check-sync: install
 nbtest: install
 	$(BIN)/nbdev_test --do_print --skip_file_re '^(_|\.|train_|sample_|encode_|exp_)'
 
+# the notebooks run in parallel into the execution cache first (Jupyter Book runs them one at a time); a cell that
+# raises fails either step, so no page is ever built with a traceback
 docs: install
+	$(BIN)/python tools/execute_book.py
 	$(BIN)/jupyter-book build . -W --keep-going
 
 # markers (pyproject.toml): slow (papermill runs, training), book (needs the built book), browser (needs Chromium)

@@ -77,17 +77,36 @@ def test_module_notebooks_were_executed_with_results(built_book):
     assert not reports.exists() or not any(reports.iterdir()), f"execution errors: {list(reports.iterdir())}"
 
 
+def one_page_book(folder: Path, code: str) -> Path:
+    "A book of one notebook page running `code`, with the project's execution settings."
+    import nbformat
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "_config.yml", folder / "_config.yml")
+    (folder / "_toc.yml").write_text("format: jb-book\nroot: page\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A page"), nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "page.ipynb")
+    return folder
+
+
 @pytest.mark.slow
 def test_an_execution_error_fails_the_build(tmp_path):
     "The project's execution settings turn a raising cell into a failed build, even without -W, not a page with a traceback."
-    import nbformat
-    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: broken\n")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Broken"),
-                                         nbformat.v4.new_code_cell("raise RuntimeError('a cell that fails')")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, tmp_path / "broken.ipynb")
+    one_page_book(tmp_path, "raise RuntimeError('a cell that fails')")
     jb = Path(sys.executable).parent / "jupyter-book"
     build = subprocess.run([str(jb), "build", str(tmp_path)], capture_output=True, text=True)
     assert build.returncode != 0, "a notebook that raises was published"
     assert "a cell that fails" in build.stdout + build.stderr
+
+
+@pytest.mark.slow
+def test_parallel_pre_execution_fails_on_an_error_and_caches_what_ran(tmp_path):
+    execute = [sys.executable, str(ROOT / "tools" / "execute_book.py"), "--root"]
+    broken = one_page_book(tmp_path / "broken", "1 / 0")
+    run = subprocess.run(execute + [str(broken)], capture_output=True, text=True)
+    assert run.returncode == 1 and "page.ipynb: a cell raised" in run.stderr and "ZeroDivisionError" in run.stderr
+    good = one_page_book(tmp_path / "good", "print(6 * 7)")
+    first = subprocess.run(execute + [str(good)], capture_output=True, text=True, check=True)
+    assert "executing 1 notebooks" in first.stdout and (good / "_build" / ".jupyter_cache").is_dir()
+    again = subprocess.run(execute + [str(good)], capture_output=True, text=True, check=True)
+    assert "every book notebook is in the execution cache" in again.stdout
