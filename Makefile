@@ -13,7 +13,7 @@ RUN_NOTEBOOKS := $(wildcard nbs/train_*.ipynb nbs/sample_*.ipynb nbs/encode_*.ip
 test: install install-browser check-sync docs pytest
 	@echo "make test: every check passed"
 
-# The inner loop (about 2 minutes on 2 cores once installed): sync check, notebook tests, fast pytest. No book, no browser.
+# The inner loop (under a minute on 2 cores once installed): sync check, notebook tests, fast pytest. No book, no browser.
 check: install check-sync nbtest pytest-fast
 	@echo "make check: the fast checks passed (make test runs everything)"
 
@@ -111,8 +111,10 @@ check-sync: install
 	$(BIN)/python tools/check_sync.py
 
 # run notebooks (train_*, sample_*, encode_*) are long jobs: pytest runs them with tiny parameters through papermill
+# nbdev_test runs one notebook per core: one thread each (torch's default of every core in every process oversubscribes
+# the machine, which made this step 6× slower on 2 cores)
 nbtest: install
-	$(BIN)/nbdev_test --do_print --skip_file_re '^(_|\.|train_|sample_|encode_|exp_)'
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --do_print --skip_file_re '^(_|\.|train_|sample_|encode_|exp_)'
 
 # the notebooks run in parallel into the execution cache first (Jupyter Book runs them one at a time); a cell that
 # raises fails either step, so no page is ever built with a traceback
