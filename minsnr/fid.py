@@ -26,13 +26,14 @@ from torch.utils.data import DataLoader, Dataset
 
 # %% auto 0
 __all__ = ['SQRTM_OFFSET', 'MAX_IMAGINARY', 'INCEPTION_WEIGHTS_FILE', 'INCEPTION_WEIGHTS_URL', 'INCEPTION_WEIGHTS_ENV',
-           'INCEPTION_FEATURE_EXTRACTOR', 'FID_FEATURE_LAYER', 'FEATURE_NET_RECIPES', 'ASSETS_DIR', 'FeatureStats',
-           'check_stats', 'feature_statistics', 'frechet_distance', 'load_reference_stats', 'save_reference_stats',
-           'inception_weights_path', 'to_uint8_rgb', 'load_inception', 'save_random_inception_weights',
-           'inception_features', 'fid_against_reference', 'UInt8Images', 'fid_torch_fidelity', 'FeatureNetRecipe',
-           'SmallClassifier', 'train_feature_net', 'feature_net_path', 'save_feature_net', 'feature_net_info',
-           'load_feature_net', 'bundled_features', 'class_accuracy', 'bundled_reference_stats', 'fd_bundled',
-           'write_feature_net_asset']
+           'INCEPTION_FEATURE_EXTRACTOR', 'FID_FEATURE_LAYER', 'RANGE_TOLERANCE', 'FEATURE_NET_RECIPES', 'ASSETS_DIR',
+           'SCORE_METRICS', 'IMAGE_MODES', 'FeatureStats', 'check_stats', 'feature_statistics', 'frechet_distance',
+           'load_reference_stats', 'save_reference_stats', 'inception_weights_path', 'check_image_range',
+           'to_uint8_rgb', 'load_inception', 'save_random_inception_weights', 'inception_features',
+           'fid_against_reference', 'UInt8Images', 'fid_torch_fidelity', 'FeatureNetRecipe', 'SmallClassifier',
+           'train_feature_net', 'feature_net_path', 'save_feature_net', 'feature_net_info', 'load_feature_net',
+           'bundled_features', 'class_accuracy', 'bundled_reference_stats', 'fd_bundled', 'write_feature_net_asset',
+           'load_png_folder', 'score_images']
 
 # %% ../nbs/07_fid.ipynb
 class FeatureStats(NamedTuple):
@@ -187,10 +188,26 @@ def inception_weights_path(
     return path
 
 
+RANGE_TOLERANCE = 1e-3  # floats may overshoot [−1, 1] by this much (round-off of a sampler or decoder); they are clipped
+
+
+def check_image_range(
+    images: Tensor,  # float images
+    what: str = "images",  # what they are, for the message
+) -> None:
+    "A ValueError naming the range found unless float images lie in [−1, 1] (up to RANGE_TOLERANCE)."
+    if images.numel() == 0: return
+    lo, hi = images.min().item(), images.max().item()
+    if lo >= -1 - RANGE_TOLERANCE and hi <= 1 + RANGE_TOLERANCE: return
+    hint = ("they look like 0…255 pixels: pass them as uint8, or as x / 127.5 − 1" if lo >= 0 and hi > 2
+            else "rescale them to [-1, 1]")
+    raise ValueError(f"{what} must be uint8 pixels or floats in [-1, 1], got floats in [{lo:.4g}, {hi:.4g}]: {hint}")
+
+
 def to_uint8_rgb(
     images: Tensor,  # [N, 1 or 3, H, W]: uint8 pixels, or floats in [−1, 1]
 ) -> Tensor:
-    "uint8 RGB images [N, 3, H, W]: floats are clamped to [−1, 1] and rounded, round(127.5·(x + 1)); grey is repeated."
+    "uint8 RGB images [N, 3, H, W]: floats in [−1, 1] become round(127.5·(x + 1)) (others are refused); grey is repeated."
     if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] not in (1, 3):
         shape = tuple(images.shape) if hasattr(images, "shape") else type(images).__name__
         raise ValueError(f"images must be a tensor [N, 1 or 3, H, W], got {shape}")
@@ -198,6 +215,7 @@ def to_uint8_rgb(
         if not images.is_floating_point():
             raise ValueError(f"images must be uint8 pixels or floats in [-1, 1], got dtype {images.dtype}")
         if not torch.isfinite(images).all(): raise ValueError("images contain NaN or infinite values")
+        check_image_range(images)
         images = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
@@ -523,7 +541,7 @@ def _shipped_net(dataset_name: str) -> SmallClassifier:
 
 
 def _check_images(images, dataset_name: str) -> Tensor:
-    "Float images in [−1, 1] of the dataset's shape (uint8 pixels are scaled), clamped."
+    "Float images in [−1, 1] of the dataset's shape (uint8 pixels are scaled); floats outside [−1, 1] are refused."
     x0, _ = _split_tensors(dataset_name, "val")
     dataset_name, shape = _bundled_key(dataset_name), tuple(x0.shape[1:])
     if not isinstance(images, Tensor) or images.ndim != 4 or tuple(images.shape[1:]) != shape:
@@ -531,7 +549,8 @@ def _check_images(images, dataset_name: str) -> Tensor:
         raise ValueError(f"images for {dataset_name!r} must be a tensor [N, {', '.join(map(str, shape))}] in [-1, 1], got {got}")
     images = images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images.float()
     if not torch.isfinite(images).all(): raise ValueError("images contain NaN or infinite values")
-    return images.clamp(-1, 1)
+    check_image_range(images, f"images for {dataset_name!r}")
+    return images.clamp(-1, 1)  # only the round-off within RANGE_TOLERANCE
 
 
 def bundled_features(
@@ -591,3 +610,106 @@ def write_feature_net_asset(
     acc = class_accuracy(*_split_tensors(dataset_name, "val"), dataset_name, net)
     path = feature_net_path(dataset_name) if folder is None else Path(folder) / feature_net_path(dataset_name).name
     return save_feature_net(net, path, acc)
+
+# %% ../nbs/07_fid.ipynb
+SCORE_METRICS = {"fd-digits": "digits", "fd-photo": "photo-patches", "fid": None}  # metric → the bundled dataset it is for
+IMAGE_MODES = {"L": 1, "RGB": 3}  # PNG modes read, and their channels
+
+
+def load_png_folder(
+    folder: str | Path,  # a folder of PNGs, e.g. the out_dir of `minsnr.sampler.sample_run`
+    shape: tuple[int, int, int] | None = None,  # the (C, H, W) every image must have; None: any, but the same for all
+    what: str = "this metric",  # who needs that shape, for error messages
+) -> tuple[Tensor, list[str]]:
+    "All PNGs of a folder, sorted by name, as uint8 [N, C, H, W], and their file names; a ValueError names a wrong image."
+    from PIL import Image
+    folder = Path(folder)
+    if not folder.is_dir(): raise FileNotFoundError(f"images: folder {str(folder)!r} does not exist")
+    paths = sorted(folder.glob("*.png"))
+    if not paths: raise ValueError(f"images: no .png files in {str(folder)!r}")
+    arrays = []
+    for p in paths:
+        with Image.open(p) as im:
+            if im.mode not in IMAGE_MODES:
+                raise ValueError(f"images: {p.name} in {str(folder)!r} has mode {im.mode!r}; expected greyscale ('L') or RGB PNGs")
+            arr = np.asarray(im)
+        got, size = (IMAGE_MODES[im.mode], *arr.shape[:2]), lambda s: "×".join(map(str, s))
+        if shape is not None and got != tuple(shape):
+            raise ValueError(f"images: {p.name} in {str(folder)!r} is {size(got)} (C×H×W), but {what} needs {size(shape)}")
+        if arrays and got != arrays[0].shape:
+            raise ValueError(f"images: {p.name} in {str(folder)!r} is {size(got)} (C×H×W), but {paths[0].name} is "
+                             f"{size(arrays[0].shape)}: all images must have one size")
+        arrays.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+    return torch.from_numpy(np.stack(arrays)), [p.name for p in paths]
+
+
+def _labels_from_manifest(folder: Path, names: list[str], dataset: str) -> Tensor | None:
+    "Each image's class from the folder's sampling.json (a conditional run of `dataset`), or None when it records none."
+    from minsnr.sampler import SAMPLING_MANIFEST, seed_noise
+    path = folder / SAMPLING_MANIFEST
+    if not path.is_file(): return None
+    settings = json.loads(path.read_text()).get("settings", {})
+    num_classes, fixed = settings.get("num_classes"), settings.get("classes")
+    if num_classes is None or _bundled_key(str(settings.get("dataset"))) != dataset: return None
+    stems = [n[:-4] for n in names]
+    if not all(s.isdigit() for s in stems):
+        raise ValueError(f"images: {str(folder)!r} has a {SAMPLING_MANIFEST} but PNGs not named <seed>.png "
+                         f"(e.g. {names[[s.isdigit() for s in stems].index(False)]}): pass labels=")
+    # a seed's class is drawn from the seed alone (minsnr.sampler.seed_noise), so it is recomputed, not stored
+    return torch.tensor([fixed if fixed is not None else seed_noise(int(s), (1,), num_classes)[1] for s in stems])
+
+
+def score_images(
+    images: str | Path | Tensor,  # a folder of PNGs (e.g. minsnr-sample's out_dir) or a tensor [N, C, H, W]: uint8, or floats in [−1, 1]
+    metric: str = "fd-digits",  # 'fd-digits' / 'fd-photo' (the shipped feature classifiers: FD, and class accuracy with labels) or 'fid' (Inception-v3)
+    reference: str | None = None,  # 'fid': reference statistics .npz (ADM / EDM); fd-*: the split to compare with, 'train' (None) or 'val'
+    inception_weights: str | None = None,  # 'fid': local torch-fidelity Inception-v3 weights file; None: $MINSNR_INCEPTION_WEIGHTS
+    labels: list[int] | Tensor | None = None,  # fd-*: the class each image should show; None: from the folder's sampling.json if it has them
+    batch_size: int = 64,  # images per forward pass
+    device: str | None = None,  # 'fid': where Inception runs (None: CUDA when available); the small classifiers run on the CPU
+) -> dict:
+    "Score a folder of PNGs or an image tensor: FD-digits / FD-photo-patches (+ class accuracy) or FID; a dict of the results."
+    if metric not in SCORE_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(map(repr, SCORE_METRICS))}, got {metric!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer ≥ 1, got {batch_size!r}")
+    dataset = SCORE_METRICS[metric]
+    # the files first: a missing one fails before any image is read
+    if metric == "fid":
+        if labels is not None: raise ValueError("labels are only used by the fd-digits and fd-photo metrics (class accuracy), not by 'fid'")
+        if reference is None: raise ValueError("metric 'fid' needs reference=<statistics .npz> (e.g. ADM's VIRTUAL_imagenet256_labeled.npz)")
+        if not Path(reference).is_file(): raise FileNotFoundError(f"reference: statistics file {str(reference)!r} does not exist")
+        if inception_weights is None and not os.environ.get(INCEPTION_WEIGHTS_ENV):
+            raise FileNotFoundError(f"metric 'fid' needs inception_weights=<local {INCEPTION_WEIGHTS_FILE}> (or "
+                                    f"${INCEPTION_WEIGHTS_ENV}); download it from {INCEPTION_WEIGHTS_URL} on a machine with internet access")
+        if inception_weights is not None and not Path(inception_weights).is_file():
+            raise FileNotFoundError(f"inception_weights: file {str(inception_weights)!r} does not exist")
+        ref = load_reference_stats(reference)
+    elif reference not in (None, "train", "val"):
+        raise ValueError(f"for metric {metric!r}, reference must be a split of the bundled {dataset} set, 'train' (default) "
+                         f"or 'val', got {reference!r} (statistics files are for 'fid')")
+    shape = None if dataset is None else tuple(_split_tensors(dataset, "val")[0].shape[1:])
+    labels_from = "labels" if labels is not None else None
+    if isinstance(images, (str, Path)):
+        folder = Path(images)
+        images, names = load_png_folder(folder, shape, f"{metric} ({dataset}'s images)" if dataset else metric)
+        if labels is None and dataset is not None:
+            labels = _labels_from_manifest(folder, names, dataset)
+            if labels is not None: labels_from = "sampling.json"
+    elif not isinstance(images, Tensor):
+        raise ValueError(f"images must be a folder of PNGs or an image tensor [N, C, H, W], got {type(images).__name__}")
+    if len(images) < 2: raise ValueError(f"images: {len(images)} image(s); a Fréchet distance needs at least 2")
+    result = {"metric": metric, "num_images": len(images)}
+    if metric == "fid":
+        result["FID"] = fid_against_reference(images, ref, inception_weights, batch_size, device,
+                                             feature_layer=FID_FEATURE_LAYER)  # read now: tests use a smaller layer
+        result["reference"] = str(reference)
+        return result
+    split = reference or "train"
+    stats = feature_statistics(bundled_features(images, dataset, batch_size=batch_size), f"{dataset} features of the images")
+    result[f"FD-{dataset}"] = frechet_distance(*stats, *bundled_reference_stats(dataset, split))
+    result["reference"] = f"{dataset} {split} split"
+    if labels is not None:
+        result["class_accuracy"] = class_accuracy(images, labels, dataset)
+        result["labels_from"] = labels_from
+    return result

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 from pathlib import Path
@@ -18,8 +19,9 @@ from .schedule import VPSchedule
 from .weighting import canonical_target
 
 # %% auto 0
-__all__ = ['Denoiser', 'NOISE_DRAWS', 'karras_sigmas', 'heun_sampler', 'euler_sampler', 'VPDenoiser', 'GuidedDenoiser',
-           'seed_noise', 'to_uint8', 'generate', 'save_pngs', 'sample_run', 'main']
+__all__ = ['Denoiser', 'NOISE_DRAWS', 'SAMPLING_MANIFEST', 'MANIFEST_SETTINGS', 'karras_sigmas', 'heun_sampler', 'euler_sampler',
+           'VPDenoiser', 'GuidedDenoiser', 'seed_noise', 'to_uint8', 'png_path', 'save_pngs', 'generate', 'parse_seeds',
+           'check_manifest', 'load_checkpoint_model', 'sample_run']
 
 # %% ../nbs/06_sampler.ipynb
 def _check_sigma_range(sigma_min: float, sigma_max: float) -> None:
@@ -209,8 +211,37 @@ def seed_noise(seed: int, shape: tuple[int, ...], num_classes: int | None = None
 
 
 def to_uint8(images: Tensor) -> Tensor:
-    "[B, C, H, W] in [−1, 1] → uint8 [B, H, W, C]."
+    "[B, C, H, W] in [−1, 1] → uint8 [B, H, W, C] (a sampler's overshoot beyond [−1, 1] is clipped, as EDM's generate.py does)."
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu()
+
+
+def png_path(out_dir: str | Path, seed: int) -> Path:
+    "Where the image of `seed` goes: <out_dir>/<seed:06d>.png."
+    return Path(out_dir) / f"{seed:06d}.png"
+
+
+def save_pngs(
+    images: Tensor,  # [B, C, H, W] in [−1, 1], C = 1 or 3
+    seeds: list[int],  # one per image: its file name
+    out_dir: str | Path,  # created if needed
+) -> None:
+    "Write each image as <out_dir>/<seed:06d>.png, atomically: a temporary name, then a rename."
+    from PIL import Image
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for img, seed in zip(to_uint8(images), seeds):
+        arr, path = img.numpy(), png_path(out, seed)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not *.png: never taken for a finished image
+        try:
+            Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(tmp, format="PNG")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
 
 
 def generate(
@@ -219,7 +250,7 @@ def generate(
     target: str,  # what it predicts: 'x0', 'eps' or 'v'
     seeds: list[int] | range,  # one image per seed
     *,
-    classes: list[int] | Tensor | None = None,  # a class per seed; None: random per seed (conditional models)
+    classes: int | list[int] | Tensor | None = None,  # one class for all, or a class per seed; None: random per seed (conditional models)
     batch_size: int = 64,  # images per sampler call
     num_steps: int = 30,  # Heun steps (the paper: 30 ablations, 20 ImageNet-64, 50 ImageNet-256)
     sampler: Literal["heun", "euler"] = "heun",
@@ -228,7 +259,9 @@ def generate(
     t_mode: Literal["interp", "nearest"] = "interp",  # σ → timestep mapping
     sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0,
     vae: nn.Module | None = None,  # AutoencoderKL to decode latents; None: the model works in pixel space
-    out_dir: str | Path | None = None,  # write <seed>.png here
+    out_dir: str | Path | None = None,  # write <seed>.png here, each batch as soon as it is done
+    skip_existing: bool = False,  # with out_dir: do not draw the seeds whose PNG is already there (resume)
+    return_images: bool = True,  # False: keep nothing in memory (a 50 000-image job), return an empty tensor
     device: str | torch.device | None = None,  # default: the model's device
 ) -> tuple[Tensor, list[int], list[int | None]]:
     "Images in [−1, 1] for this process's share of `seeds`, with those seeds and their classes."
@@ -236,6 +269,9 @@ def generate(
     device = torch.device(device) if device else getattr(_first_tensor(model), "device", torch.device("cpu"))
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     seeds = list(seeds)
+    _check_int("batch_size", batch_size, 1)
+    _check_int("num_steps", num_steps, 1)
+    if isinstance(classes, int) and not isinstance(classes, bool): classes = [classes] * len(seeds)
     if classes is not None:
         classes = [int(c) for c in classes]
         if len(classes) != len(seeds): raise ValueError(f"got {len(classes)} classes for {len(seeds)} seeds")
@@ -249,7 +285,9 @@ def generate(
     if cfg_scale != 1.0: denoiser = GuidedDenoiser(denoiser, cfg_scale, cfg.num_classes, cfg_interval)
     run = heun_sampler if sampler == "heun" else euler_sampler
     shape = (cfg.in_chans, cfg.img_size, cfg.img_size)
+    # split first, then skip: every process decides on the same share, whatever the others have written already
     mine = list(range(rank, len(seeds), world))
+    if out_dir is not None and skip_existing: mine = [i for i in mine if not png_path(out_dir, seeds[i]).is_file()]
     images, my_seeds, my_classes = [], [], []
     model.eval()
     for start in range(0, len(mine), batch_size):
@@ -265,64 +303,209 @@ def generate(
             if vae is not None:
                 from minsnr.data import decode_latents
                 x = decode_latents(x.float(), vae)
-        images.append(x.float().clamp(-1, 1).cpu())
+        x = x.float().clamp(-1, 1).cpu()
+        if out_dir is not None: save_pngs(x, [seeds[i] for i in chunk], out_dir)  # now: an interruption keeps this batch
+        if return_images: images.append(x)
         my_seeds += [seeds[i] for i in chunk]
         my_classes += labels.tolist() if labels is not None else [None] * len(chunk)
     images = torch.cat(images) if images else torch.empty(0, *shape)
-    if out_dir is not None: save_pngs(images, my_seeds, out_dir)
     return images, my_seeds, my_classes
 
-
-def save_pngs(images: Tensor, seeds: list[int], out_dir: str | Path) -> None:
-    "Write each image as <out_dir>/<seed:06d>.png."
-    from PIL import Image
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for img, seed in zip(to_uint8(images), seeds):
-        arr = img.numpy()
-        Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(out / f"{seed:06d}.png")
+# %% ../nbs/06_sampler.ipynb
+def parse_seeds(
+    seeds: str | int | list[int] | range,  # '0-63,100' (EDM's syntax: ranges include both ends), an int, or a list / range
+) -> list[int]:
+    "Seeds as a list of distinct integers ≥ 0, from a list, a range or a string like '0-63,100'."
+    if isinstance(seeds, bool): raise ValueError(f"seeds must be a list of integers or a string like '0-63,100', got {seeds!r}")
+    if isinstance(seeds, int): seeds = [seeds]
+    if isinstance(seeds, str):
+        out = []
+        for part in seeds.replace(" ", "").split(","):
+            a, sep, b = part.partition("-")
+            if not (a.isdigit() and (b.isdigit() if sep else True)):
+                raise ValueError(f"seeds: cannot read {part!r} in {seeds!r}; write seeds like '0-63,100' (ranges include both ends)")
+            lo, hi = int(a), int(b) if sep else int(a)
+            if hi < lo: raise ValueError(f"seeds: the range {part!r} in {seeds!r} runs backwards; write it as '{hi}-{lo}'")
+            out += range(lo, hi + 1)
+    else:
+        out = list(seeds)
+        bad = [s for s in out if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+        if bad: raise ValueError(f"seeds must be integers ≥ 0, got {bad[0]!r}")
+    if not out: raise ValueError(f"seeds: no seed in {seeds!r}; write seeds like '0-63,100'")
+    seen = set()
+    for s in out:
+        if s in seen: raise ValueError(f"seeds: seed {s} appears twice in {seeds!r} (one image per seed)")
+        seen.add(s)
+    return out
 
 # %% ../nbs/06_sampler.ipynb
+SAMPLING_MANIFEST = "sampling.json"  # the settings of a folder of samples, written before its first image
+# what decides how a seed's image looks: a folder holds the images of one setting of these only
+MANIFEST_SETTINGS = ("run_dir", "checkpoint", "weights", "num_steps", "sampler", "cfg_scale", "cfg_interval", "t_mode",
+                     "sigma_min", "sigma_max", "rho", "classes")
+
+
+def check_manifest(
+    out_dir: str | Path,  # the folder of samples
+    settings: dict,  # the MANIFEST_SETTINGS of this job, plus anything to record (e.g. num_classes, dataset)
+) -> Path:
+    "Write <out_dir>/sampling.json, or check that the one there has the same MANIFEST_SETTINGS; a ValueError names what differs."
+    from minsnr import __version__
+    out = Path(out_dir)
+    path = out / SAMPLING_MANIFEST
+    settings = json.loads(json.dumps(settings))  # tuples as lists, as they come back from the file
+    if path.is_file():
+        try: saved = json.loads(path.read_text())["settings"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path} is not a readable sampling manifest ({e}): pass a new out_dir") from None
+        differ = [f"{k}={saved.get(k)!r} there, {settings.get(k)!r} now" for k in MANIFEST_SETTINGS if saved.get(k) != settings.get(k)]
+        if differ:
+            raise ValueError(f"out_dir {str(out)!r} holds samples made with other settings ({'; '.join(differ)}; see its "
+                             f"{SAMPLING_MANIFEST}): pass a new out_dir, or the same settings to resume or extend it")
+        return path
+    pngs = [p.name for p in out.glob("*.png")] if out.is_dir() else []
+    if pngs:
+        raise ValueError(f"out_dir {str(out)!r} already holds {len(pngs)} PNGs (e.g. {sorted(pngs)[0]}) but no "
+                         f"{SAMPLING_MANIFEST}, so their settings are unknown: pass a new out_dir")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"settings": settings, "minsnr_version": __version__}, indent=1))
+    os.replace(tmp, path)  # atomic: a second process finds the whole file or none
+    return path
+
+# %% ../nbs/06_sampler.ipynb
+def _resolve_checkpoint(run_dir: Path, checkpoint: str) -> Path:
+    "A checkpoint given as a path, or as a file name inside the run folder; else a FileNotFoundError listing the run's."
+    from minsnr.trainer import list_checkpoints
+    for path in (Path(checkpoint), run_dir / checkpoint):
+        if path.is_file(): return path
+    found = [p.name for p in list_checkpoints(run_dir)]
+    raise FileNotFoundError(f"checkpoint {checkpoint!r} not found (neither as a path nor in {run_dir}); "
+                            f"the run's checkpoints: {', '.join(found) or 'none'}")
+
+
+def _check_run_dir(run_dir: Path, weights: str, checkpoint: str | None) -> None:
+    "A FileNotFoundError unless `run_dir` is a training run with the weights asked for."
+    from minsnr.trainer import list_checkpoints
+    if not run_dir.is_dir(): raise FileNotFoundError(f"run_dir {str(run_dir)!r} is not a folder: pass a training run's out_dir")
+    ckpts = list_checkpoints(run_dir)
+    if not (run_dir / "config.json").is_file() and not ckpts:
+        raise FileNotFoundError(f"run_dir {str(run_dir)!r} is not a minsnr run (no config.json, no ckpt-*.pt): pass a training run's out_dir")
+    if checkpoint is None and not (run_dir / f"{weights}.safetensors").is_file():
+        hint = f"pass checkpoint={ckpts[0].name} (its newest checkpoint)" if ckpts else "train it to the end"
+        raise FileNotFoundError(f"run_dir {str(run_dir)!r} has no {weights}.safetensors (training writes it at the end): {hint}")
+
+
+def load_checkpoint_model(
+    run_dir: str | Path,  # the run the checkpoint belongs to (its model.json, if there, gives the backbone's exact config)
+    checkpoint: str | Path,  # a checkpoint written by the trainer (path, or file name inside run_dir)
+    weights: Literal["ema", "model"] = "ema",  # the EMA weights stored in it, or the raw ones
+    device: str | torch.device = "cpu",
+) -> tuple[nn.Module, object]:
+    "The backbone (eval mode) with the weights of one checkpoint of a run, and the run's TrainConfig."
+    import dataclasses
+    from minsnr.trainer import TrainConfig, build_dataset, build_model, load_checkpoint, model_for_dataset
+    run_dir = Path(run_dir)
+    path = _resolve_checkpoint(run_dir, str(checkpoint))
+    try: state = load_checkpoint(path)
+    except Exception as e: raise ValueError(f"checkpoint {path} is unreadable ({type(e).__name__}): pass another checkpoint") from None
+    if not isinstance(state, dict) or weights not in state or "config" not in state:
+        raise ValueError(f"{path} is not a minsnr training checkpoint (no {weights!r} weights or no config in it)")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in state["config"].items() if k in known})
+    if (run_dir / "model.json").is_file():
+        spec = json.loads((run_dir / "model.json").read_text())
+        model = build_model(spec["preset"], **spec["config"])
+    else:  # a run still training: size the backbone from its dataset, as the trainer did
+        model = model_for_dataset(config, build_dataset(config))
+    sd = state[weights]
+    if isinstance(sd, dict) and not all(isinstance(v, Tensor) for v in sd.values()):  # an EMA that keeps more than weights
+        sd = next((v for k, v in sd.items() if k in ("model", "state_dict", "shadow", "params") and isinstance(v, dict)), sd)
+    model.load_state_dict(sd)
+    return model.to(device).eval(), config
+
+
+def _check_choice(name: str, value, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
 def sample_run(
-    run_dir: str,  # a finished training run
-    out_dir: str,  # where the PNGs go
-    num_images: int = 50_000,  # images (seeds seed_start …)
-    seed_start: int = 0,  # first seed
-    num_steps: int = 50,  # Heun steps
-    cfg_scale: float = 1.0,  # guidance scale (conditional models)
-    cfg_interval: tuple[float, float] | None = None,  # guide only for σ in this interval
-    batch_size: int = 64,  # images per sampler call
-    vae_dir: str | None = None,  # local SD-VAE folder, for latent models
-    t_mode: str = "interp",  # σ → timestep: 'interp' or 'nearest' (official)
-    weights: str = "ema",  # 'ema' or 'model'
+    run_dir: str,  # a training run's out_dir (finished, or with checkpoints when `checkpoint` is given)
+    out_dir: str,  # where the PNGs and sampling.json go (created; an existing one must hold this job's settings)
+    num_images: int | None = None,  # images, seeds seed_start … seed_start + num_images − 1; None: 50 000 unless `seeds` is given
+    seed_start: int = 0,  # first seed, with num_images
+    seeds: str | list[int] | None = None,  # the seeds instead: a list or a string like '0-63,100' (ranges include both ends)
+    classes: int | None = None,  # the class of every image (conditional runs); None: each seed's own random class
+    checkpoint: str | None = None,  # sample this checkpoint of the run (a path or a file name in run_dir); None: the final weights
+    weights: str = "ema",  # 'ema' (the EMA weights, what the paper samples) or 'model' (the raw weights)
+    num_steps: int = 50,  # Heun steps (the paper: 50 ImageNet-256, 20 ImageNet-64, 30 ablations)
+    sampler: str = "heun",  # 'heun' (EDM's Algorithm 2) or 'euler'
+    cfg_scale: float = 1.0,  # classifier-free guidance scale (conditional runs; 1: none)
+    cfg_interval: tuple[float, float] | None = None,  # guide only for σ in [σ_lo, σ_hi]; None: everywhere
+    t_mode: str = "interp",  # σ → timestep: 'interp' or 'nearest' (the official code)
+    batch_size: int = 64,  # images per sampler call (per process)
+    vae_dir: str | None = None,  # local SD-VAE folder: needed to decode a latent run's samples
 ) -> int:
-    "Generate the missing PNGs of seeds [seed_start, seed_start + num_images) for this process; returns how many it wrote."
+    "Sample the missing PNGs of a run's seeds into out_dir (this process's share), checking everything first; returns how many it wrote."
+    from minsnr import __version__
     from minsnr.schedule import get_schedule
     from minsnr.trainer import load_run
+    # 1. the arguments themselves, before anything is loaded or drawn
+    out, run = Path(out_dir), Path(run_dir)
+    if str(out_dir).strip() in ("", "."): raise ValueError(f"out_dir must name a folder for the samples, got {out_dir!r}")
+    if out.exists() and not out.is_dir(): raise ValueError(f"out_dir {str(out)!r} is a file, not a folder: pass a folder for the PNGs")
+    if seeds is not None:
+        if num_images is not None or seed_start != 0:
+            raise ValueError("pass either seeds or num_images (with seed_start), not both")
+        seeds = parse_seeds(seeds)
+    else:
+        _check_int("num_images", 50_000 if num_images is None else num_images, 1)
+        _check_int("seed_start", seed_start, 0)
+        seeds = list(range(seed_start, seed_start + (50_000 if num_images is None else num_images)))
+    _check_int("batch_size", batch_size, 1)
+    _check_int("num_steps", num_steps, 1)
+    _check_choice("weights", weights, ("ema", "model"))
+    _check_choice("sampler", sampler, ("heun", "euler"))
+    _check_choice("t_mode", t_mode, ("interp", "nearest"))
+    if isinstance(cfg_scale, bool) or not isinstance(cfg_scale, (int, float)) or not math.isfinite(cfg_scale):
+        raise ValueError(f"cfg_scale must be a finite number, got {cfg_scale!r}")
+    if cfg_interval is not None:
+        if len(cfg_interval) != 2 or not 0 <= cfg_interval[0] < cfg_interval[1]:
+            raise ValueError(f"cfg_interval must be [σ_lo, σ_hi] with 0 ≤ σ_lo < σ_hi, got {cfg_interval!r}")
+        cfg_interval = (float(cfg_interval[0]), float(cfg_interval[1]))
+        if cfg_scale == 1.0: raise ValueError(f"cfg_interval={list(cfg_interval)} needs guidance: set cfg_scale ≠ 1 too")
+    if classes is not None: _check_int("classes", classes, 0)
+    # 2. the run and its weights
+    _check_run_dir(run, weights, checkpoint)
     if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    model, cfg = load_run(run_dir, weights, device)
+    if checkpoint is None: model, cfg = load_run(run, weights, device)
+    else: model, cfg = load_checkpoint_model(run, checkpoint, weights, device)
+    # 3. what depends on the model
+    num_classes = model.config.num_classes
+    if classes is not None and num_classes is None:
+        raise ValueError(f"classes={classes} needs a class-conditional run, but this one is unconditional (num_classes=None)")
+    if classes is not None and classes >= num_classes:
+        raise ValueError(f"classes={classes} is outside the run's classes [0, {num_classes - 1}]")
+    if cfg_scale != 1.0 and num_classes is None:
+        raise ValueError(f"cfg_scale={cfg_scale} needs a class-conditional run, but this one is unconditional (num_classes=None)")
     vae = None
     if cfg.dataset == "latents":
-        from minsnr.data import load_vae
         if vae_dir is None: raise ValueError("this run trained on latents: pass vae_dir=<local SD-VAE folder> to decode them")
+        if not Path(vae_dir).is_dir(): raise FileNotFoundError(f"vae_dir {vae_dir!r} is not a folder: pass the local SD-VAE folder")
+        from minsnr.data import load_vae
         vae = load_vae(vae_dir, device)
-    done = {int(p.stem) for p in Path(out_dir).glob("*.png") if p.stem.isdigit()}
-    seeds = [s for s in range(seed_start, seed_start + num_images) if s not in done]
-    images, mine, _ = generate(model, get_schedule(cfg.schedule, cfg.num_timesteps), cfg.target, seeds,
-                               batch_size=batch_size, num_steps=num_steps, cfg_scale=cfg_scale, cfg_interval=cfg_interval,
-                               t_mode=t_mode, vae=vae, out_dir=out_dir, device=device)
+    elif vae_dir is not None:
+        raise ValueError(f"vae_dir is only for latent runs, and this one trained on {cfg.dataset!r} in pixel space: leave vae_dir unset")
+    # 4. the manifest, before the first image
+    ckpt = None if checkpoint is None else str(_resolve_checkpoint(run, checkpoint).resolve())
+    check_manifest(out, dict(run_dir=str(run.resolve()), checkpoint=ckpt, weights=weights, num_steps=num_steps, sampler=sampler,
+                             cfg_scale=float(cfg_scale), cfg_interval=cfg_interval, t_mode=t_mode, sigma_min=0.002,
+                             sigma_max=80.0, rho=7.0, classes=classes, num_classes=num_classes, dataset=cfg.dataset,
+                             image_shape=[model.config.in_chans, model.config.img_size, model.config.img_size]))
+    _, mine, _ = generate(model, get_schedule(cfg.schedule, cfg.num_timesteps), cfg.target, seeds, classes=classes,
+                          batch_size=batch_size, num_steps=num_steps, sampler=sampler, cfg_scale=cfg_scale,
+                          cfg_interval=cfg_interval, t_mode=t_mode, vae=vae, out_dir=out, skip_existing=True,
+                          return_images=False, device=device)
     return len(mine)
-
-
-def main(argv: list[str] | None = None) -> None:
-    "Entry point of `minsnr-sample field=value …` (the fields: sample_run's arguments)."
-    import sys
-    from minsnr.trainer import kwargs_from_cli
-    kwargs = kwargs_from_cli(sample_run, sys.argv[1:] if argv is None else argv, strings=("run_dir", "out_dir", "vae_dir"))
-    wrote = sample_run(**kwargs)
-    print(f"rank {os.environ.get('RANK', '0')}: wrote {wrote} images")
-
-
-# `python -m minsnr.sampler` (what torchrun -m runs); a notebook kernel is also __main__ but has no __file__
-if __name__ == "__main__" and "__file__" in globals(): main()

@@ -167,11 +167,14 @@ def linear_schedule(T: int = 1000) -> VPSchedule:  # number of timesteps
     return VPSchedule(torch.cumprod(1 - linear_betas(T), 0), name="linear")
 
 
-SCHEDULES = {"cosine": cosine_schedule, "linear": linear_schedule}
+# '-zt': the same schedule with zero terminal SNR (`zero_terminal_snr`, below; looked up when called)
+SCHEDULES = {"cosine": cosine_schedule, "linear": linear_schedule,
+             "cosine-zt": lambda T=1000: zero_terminal_snr(cosine_schedule(T)),
+             "linear-zt": lambda T=1000: zero_terminal_snr(linear_schedule(T))}
 
 
 def get_schedule(
-    name: str,  # one of `SCHEDULES`: 'cosine' or 'linear'
+    name: str,  # one of `SCHEDULES`: 'cosine', 'linear', 'cosine-zt' or 'linear-zt'
     T: int = 1000,  # number of timesteps
 ) -> VPSchedule:
     "A schedule by name, for configuration files."

@@ -93,7 +93,7 @@ schedule = get_schedule("cosine", 1000)
 def train_config(seed: int, weighting: str = "min-snr") -> TrainConfig:
     every = math.gcd(*checkpoints)
     return TrainConfig(dataset="digits", model="vit_tiny", model_kwargs={"embed_dim": 64}, target="x0", weighting=weighting,
-                       lr=1e-3, global_batch=64, steps=steps, ema_decay=0.99, ckpt_every=every, keep_ckpts=steps // every,
+                       lr=1e-3, global_batch=64, steps=steps, ema_decay=0.99, ema_warmup_power=None, ckpt_every=every, keep_ckpts=steps // every,
                        log_every=50, out_dir=f"{runs_dir}/{weighting}/seed{seed}", progress=False, seed=seed)
 
 

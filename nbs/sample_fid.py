@@ -28,13 +28,19 @@
 #     -p inception_weights /models/weights-inception-2015-12-05-6726825d.pth
 # ```
 #
-# Images are written as `<seed>.png`; re-running skips the seeds that are already there, so a long job resumes.
+# Images are written as `<seed>.png`, each batch as soon as it is done, so an interrupted job keeps its finished images and
+# re-running draws only the missing seeds. The folder's `sampling.json` records the settings it was made with; sampling
+# into it with other settings (say another `num_steps`) is refused, so two settings never mix in one folder: pick a new
+# `out_dir` (the default folder name already carries the steps and the guidance scale). `checkpoint` samples any
+# checkpoint of the run instead of its final weights.
 
 # %% tags=["parameters"]
 run_dir = None  # a finished training run (required)
-out_dir = None  # where the PNGs go; None: <run_dir>/samples_<num_steps>steps_cfg<cfg_scale>
+out_dir = None  # where the PNGs go; None: <run_dir>/samples_<num_steps>steps_cfg<cfg_scale>[_<checkpoint>_<weights>]
 num_images = 50_000  # images to draw and evaluate (seeds seed_start …)
 seed_start = 0  # first seed
+checkpoint = None  # a checkpoint of the run (path or file name in run_dir); None: the final weights
+weights = "ema"  # 'ema' or 'model' (the raw weights)
 num_steps = 50  # Heun steps (the paper: 50 on ImageNet-256, 20 on ImageNet-64, 30 in the ablations)
 cfg_scale = 1.5  # classifier-free guidance (the paper's ImageNet-256 value; 1.0 for unconditional models)
 cfg_interval = None  # [σ_lo, σ_hi]: guide only inside (limited-interval guidance); None: everywhere
@@ -55,19 +61,22 @@ import numpy as np
 import torch
 from PIL import Image
 
-from minsnr.sampler import sample_run, seed_noise
+from minsnr.sampler import load_checkpoint_model, sample_run
 from minsnr.trainer import load_run
 
 if run_dir is None or not Path(run_dir).is_dir():
     raise FileNotFoundError(f"run_dir={run_dir!r}: pass a finished training run folder (-p run_dir …)")
-model, run_config = load_run(run_dir)
+model, run_config = load_run(run_dir, weights) if checkpoint is None else load_checkpoint_model(run_dir, checkpoint, weights)
 cfg_scale = cfg_scale if model.config.num_classes is not None else 1.0  # unconditional models are never guided
-out_dir = out_dir or str(Path(run_dir) / f"samples_{num_steps}steps_cfg{cfg_scale:g}")
+suffix = "" if checkpoint is None and weights == "ema" else f"_{Path(checkpoint or 'final').stem}_{weights}"
+out_dir = out_dir or str(Path(run_dir) / f"samples_{num_steps}steps_cfg{cfg_scale:g}{suffix}")
 options = dict(run_dir=run_dir, out_dir=out_dir, num_images=num_images, seed_start=seed_start, num_steps=num_steps,
-               cfg_scale=cfg_scale, cfg_interval=cfg_interval, batch_size=batch_size, vae_dir=vae_dir, t_mode=t_mode)
-if gpus > 1:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}", "-m", "minsnr.sampler",
-           *(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in options.items() if v is not None)]
+               cfg_scale=cfg_scale, cfg_interval=cfg_interval, batch_size=batch_size, vae_dir=vae_dir, t_mode=t_mode,
+               checkpoint=checkpoint, weights=weights)
+if gpus > 1:  # every process runs sample_run with the same arguments and takes its share of the seeds
+    code = "import json, sys; from minsnr.sampler import sample_run; sample_run(**json.loads(sys.argv[1]))"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}", "--no-python",
+           sys.executable, "-c", code, json.dumps(options)]
     subprocess.run(cmd, check=True)
 else:
     print(f"wrote {sample_run(**options)} new images to {out_dir}")
@@ -82,15 +91,18 @@ missing = [p.name for p in paths if not p.exists()]
 if missing: raise FileNotFoundError(f"{len(missing)} images are missing in {out_dir}, e.g. {missing[:3]}")
 images = torch.from_numpy(np.stack([np.asarray(Image.open(p)) for p in paths]))
 images = images[:, None] if images.ndim == 3 else images.permute(0, 3, 1, 2)  # uint8 [N, C, H, W]
-results = {"run_dir": str(run_dir), "num_images": num_images, "num_steps": num_steps, "cfg_scale": cfg_scale, "t_mode": t_mode}
+results = {"run_dir": str(run_dir), "checkpoint": checkpoint, "weights": weights, "num_images": num_images,
+           "num_steps": num_steps, "cfg_scale": cfg_scale, "t_mode": t_mode}
 if run_config.dataset in ("digits", "photo-patches"):
-    from minsnr.fid import class_accuracy, fd_bundled
-    results[f"FD-{run_config.dataset}"] = fd_bundled(images, run_config.dataset)
+    from minsnr.fid import score_images
+    from minsnr.sampler import seed_noise
+    labels = None
     if model.config.num_classes is not None:  # each seed's class is drawn from the seed alone, so it can be recomputed
         labels = torch.tensor([seed_noise(s, (1,), model.config.num_classes)[1] for s in seeds])
-        results["class_accuracy"] = class_accuracy(images, labels, run_config.dataset)
+    scores = score_images(images, "fd-digits" if run_config.dataset == "digits" else "fd-photo", labels=labels)
+    results.update({k: v for k, v in scores.items() if k.startswith("FD-") or k == "class_accuracy"})
 if reference is not None:
-    from minsnr.fid import fid_against_reference
-    results["FID"] = fid_against_reference(images, reference, weights_path=inception_weights)
+    from minsnr.fid import score_images
+    results["FID"] = score_images(images, "fid", reference=reference, inception_weights=inception_weights)["FID"]
 print(json.dumps(results, indent=1))
 (Path(out_dir) / "metrics.json").write_text(json.dumps(results, indent=1))

@@ -54,7 +54,7 @@ if backbone not in ("vit", "unet"): raise ValueError(f"backbone must be 'vit' or
 model, betas = ("vit_s", (0.99, 0.99)) if backbone == "vit" else ("unet_ablation", (0.9, 0.999))
 config = TrainConfig(dataset="celeba64", data_dir=data_dir, data_options={"hflip": True},
                      model=model, target=target, weighting=weighting, gamma=gamma, lr=1e-4, betas=betas, warmup_steps=5000,
-                     weight_decay=0.03, ema_decay=0.9999, class_drop_prob=0.0, global_batch=global_batch, steps=steps,
+                     weight_decay=0.03, ema_decay=0.9999, ema_warmup_power=None, class_drop_prob=0.0, global_batch=global_batch, steps=steps,
                      precision=precision, compile=compile, num_workers=num_workers, seed=seed, log_every=log_every,
                      ckpt_every=ckpt_every, out_dir=out_dir or f"runs/celeba64_{backbone}_{target}_{weighting}", progress=False)
 launch(config, gpus)

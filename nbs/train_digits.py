@@ -38,6 +38,7 @@ weighting = "min-snr"  # loss weighting strategy
 gamma = 5.0  # its γ
 lr = 1e-3  # AdamW learning rate (the tiny model tolerates more than the paper's 1e-4)
 ema_decay = 0.995  # EMA of the weights: the paper's 0.9999 averages over ~10⁴ steps, longer than this whole run
+ema_warmup_power = None  # None: a fixed decay, as in the stored run below; 2/3: the trainer's default warm-up
 seed = 0  # weights, data order, noise
 precision = "fp32"  # 'fp32', 'bf16' or 'fp16'
 gpus = 1  # processes (torchrun when > 1)
@@ -55,7 +56,7 @@ import matplotlib.pyplot as plt
 from minsnr.trainer import TrainConfig, launch
 
 config = TrainConfig(dataset="digits", model=model, target=target, weighting=weighting, gamma=gamma, lr=lr,
-                     global_batch=global_batch, steps=steps, ema_decay=ema_decay, seed=seed, precision=precision, out_dir=out_dir,
+                     global_batch=global_batch, steps=steps, ema_decay=ema_decay, ema_warmup_power=ema_warmup_power, seed=seed, precision=precision, out_dir=out_dir,
                      log_every=max(1, steps // 100), ckpt_every=max(1, steps // 4), progress=False)
 summary = launch(config, gpus)
 summary

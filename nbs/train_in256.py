@@ -58,7 +58,7 @@ from minsnr.trainer import TrainConfig, launch
 if data_dir is None or not Path(data_dir).is_dir():
     raise FileNotFoundError(f"data_dir={data_dir!r}: pass the folder of ImageNet-256 SD-VAE latents (-p data_dir …)")
 config = TrainConfig(dataset="latents", data_dir=data_dir, model=model, model_kwargs=model_kwargs, target=target,
-                     weighting=weighting, gamma=gamma, lr=1e-4, betas=(0.99, 0.99), weight_decay=0.03, ema_decay=0.9999,
+                     weighting=weighting, gamma=gamma, lr=1e-4, betas=(0.99, 0.99), weight_decay=0.03, ema_decay=0.9999, ema_warmup_power=None,
                      class_drop_prob=0.15, global_batch=global_batch, grad_accum=grad_accum, steps=steps,
                      precision=precision, compile=compile, num_workers=num_workers, seed=seed, log_every=log_every,
                      ckpt_every=ckpt_every, out_dir=out_dir, progress=False)

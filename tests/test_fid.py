@@ -331,3 +331,162 @@ def test_dataset_name_spellings():
     xv, yv = fid._split_tensors("photo-patches", "val")
     assert fd_bundled(xv[:50], "photo_patches") == fd_bundled(xv[:50], "photo-patches")
     assert class_accuracy(xv, yv, "Photo_Patches") == class_accuracy(xv, yv, "photo-patches")
+
+
+# --- images outside [−1, 1] are refused, not clamped --------------------------------------------------------------
+
+DIGITS_VAL = fid._split_tensors("digits", "val")[0]
+RANGE_CALLS = {
+    "fd_bundled": lambda x: fd_bundled(x, "digits"),
+    "bundled_features": lambda x: fid.bundled_features(x, "digits"),
+    "class_accuracy": lambda x: class_accuracy(x, torch.zeros(len(x), dtype=torch.int64), "digits"),
+    "inception_to_uint8_rgb": lambda x: fid.to_uint8_rgb(x),
+}
+
+
+@pytest.mark.parametrize("entry", list(RANGE_CALLS))
+@pytest.mark.parametrize("images,found,hint", [
+    ((DIGITS_VAL[:20] + 1) * 127.5, "got floats in [0, 255]", "they look like 0…255 pixels: pass them as uint8"),
+    (DIGITS_VAL[:20] * 3, "got floats in [-3, 3]", "rescale them to [-1, 1]"),
+], ids=["0-255", "pm3"])
+def test_images_outside_the_range_are_refused(entry, images, found, hint):
+    with pytest.raises(ValueError) as err:
+        RANGE_CALLS[entry](images)
+    assert found in str(err.value) and hint in str(err.value) and "must be uint8 pixels or floats in [-1, 1]" in str(err.value)
+
+
+def test_round_off_beyond_the_range_is_clipped():
+    x = DIGITS_VAL[:50]
+    over = torch.where(x.abs() == 1, x * 1.0005, x)  # ±1 overshoots by 5e-4, within RANGE_TOLERANCE
+    assert not torch.equal(over, x) and fd_bundled(over, "digits") == fd_bundled(x, "digits")
+
+
+# --- score_images ----------------------------------------------------------------------------------------------------
+
+def _digit_folder(folder, seeds, classes):
+    "A folder of real validation digits named <seed>.png, the image of each seed showing `classes[i]`."
+    from minsnr.sampler import save_pngs
+    x, y = fid._split_tensors("digits", "val")
+    pick = [int(torch.nonzero(y == c)[i // 10 % 10]) for i, c in enumerate(classes)]  # different images of each class
+    save_pngs(x[pick], list(seeds), folder)
+    return folder
+
+
+def test_score_images_folder_and_tensor(tmp_path):
+    x, y = fid._split_tensors("digits", "val")
+    from minsnr.sampler import save_pngs
+    save_pngs(x[:100], list(range(100)), tmp_path)
+    folder = fid.score_images(tmp_path, "fd-digits", labels=y[:100])
+    tensor = fid.score_images(x[:100], "fd-digits", labels=y[:100])
+    assert folder["FD-digits"] == pytest.approx(tensor["FD-digits"], rel=0.05)  # only the PNGs' rounding differs
+    assert folder["class_accuracy"] > 0.9 and folder["labels_from"] == "labels" and folder["num_images"] == 100
+    shuffled = fid.score_images(tmp_path, "fd-digits", labels=y[:100].roll(1))
+    assert shuffled["class_accuracy"] < 0.3
+    val = fid.score_images(tmp_path, "fd-digits", reference="val")
+    assert val["reference"] == "digits val split" and val["FD-digits"] != folder["FD-digits"] and "class_accuracy" not in val
+
+
+def test_score_images_reads_classes_from_the_sampling_manifest(tmp_path):
+    from minsnr.sampler import MANIFEST_SETTINGS, check_manifest, seed_noise
+    seeds = list(range(100, 160))
+    drawn = [seed_noise(s, (1,), 10)[1] for s in seeds]
+    settings = dict.fromkeys(MANIFEST_SETTINGS) | {"num_classes": 10, "dataset": "digits"}
+    # each seed's random class: the images show them
+    check_manifest(tmp_path / "random", settings)
+    r = fid.score_images(_digit_folder(tmp_path / "random", seeds, drawn), "fd-digits")
+    assert r["labels_from"] == "sampling.json" and r["class_accuracy"] > 0.9
+    # one class for all (classes=3), but the images show the drawn classes: the accuracy says so
+    check_manifest(tmp_path / "three", settings | {"classes": 3})
+    r = fid.score_images(_digit_folder(tmp_path / "three", seeds, drawn), "fd-digits")
+    assert r["class_accuracy"] == pytest.approx(np.mean([c == 3 for c in drawn]), abs=0.1) and r["class_accuracy"] < 0.3
+    # an unconditional run, or another data set: no classes
+    check_manifest(tmp_path / "uncond", settings | {"num_classes": None})
+    assert "class_accuracy" not in fid.score_images(_digit_folder(tmp_path / "uncond", seeds, drawn), "fd-digits")
+
+
+def test_score_images_fid_with_random_inception(random_inception, tmp_path, monkeypatch):
+    monkeypatch.setattr(fid, "FID_FEATURE_LAYER", "64")  # the fast layer: the path, not a real FID
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.rand(5, 3, 16, 16, generator=g) * 2 - 1, torch.rand(5, 3, 16, 16, generator=g) * 0.5
+    ref = save_reference_stats(tmp_path / "ref.npz", *feature_statistics(
+        inception_features(b, random_inception, feature_layer="64", device="cpu")))
+    from minsnr.sampler import save_pngs
+    save_pngs(a, list(range(5)), tmp_path / "png")
+    r = fid.score_images(tmp_path / "png", "fid", reference=str(ref), inception_weights=str(random_inception), device="cpu")
+    want = fid_against_reference(a, ref, random_inception, device="cpu", feature_layer="64")
+    assert r["metric"] == "fid" and r["num_images"] == 5 and r["FID"] == pytest.approx(want, rel=1e-3) and r["FID"] > 0
+
+
+def _png(folder, name, array):
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(folder / name)
+    return folder
+
+
+def _folder_rgb_digits(t):
+    return str(_png(_png(t / "rgb", "000000.png", np.zeros((8, 8, 3))), "000001.png", np.zeros((8, 8, 3))))
+
+
+def _folder_mixed(t):
+    return str(_png(_png(t / "mixed", "a.png", np.zeros((16, 16, 3))), "b.png", np.zeros((8, 8, 3))))
+
+
+def _folder_rgba(t):
+    return str(_png(t / "rgba", "a.png", np.zeros((8, 8, 4))))
+
+
+def _empty(t):
+    (t / "empty").mkdir()
+    (t / "empty" / "notes.txt").write_text("no images")
+    return str(t / "empty")
+
+
+def _weights_file(t):
+    (t / "w.pth").write_bytes(b"")
+    return str(t / "w.pth")
+
+
+def _npz(t):
+    return str(save_reference_stats(t / "ref.npz", np.zeros(3), np.eye(3)))
+
+
+# (arguments, a function of tmp_path giving more arguments, exception, message fragment)
+SCORE_IMAGES_BAD_INPUT = [
+    (dict(metric="kid"), None, ValueError, "metric must be one of 'fd-digits', 'fd-photo', 'fid', got 'kid'"),
+    (dict(batch_size=0), None, ValueError, "batch_size must be an integer ≥ 1, got 0"),
+    (dict(reference="ref.npz"), None, ValueError, "for metric 'fd-digits', reference must be a split of the bundled digits set"),
+    (dict(metric="fid"), None, ValueError, "metric 'fid' needs reference=<statistics .npz>"),
+    (dict(metric="fid", reference="/nonexistent/ref.npz"), None, FileNotFoundError,
+     "reference: statistics file '/nonexistent/ref.npz' does not exist"),
+    (dict(metric="fid"), lambda t: dict(reference=_npz(t)), FileNotFoundError, "metric 'fid' needs inception_weights=<local"),
+    (dict(metric="fid", inception_weights="/nonexistent/w.pth"), lambda t: dict(reference=_npz(t)), FileNotFoundError,
+     "inception_weights: file '/nonexistent/w.pth' does not exist"),
+    (dict(metric="fid", labels=[0, 1]), None, ValueError, "labels are only used by the fd-digits and fd-photo metrics"),
+    (dict(images="/nonexistent/folder"), None, FileNotFoundError, "images: folder '/nonexistent/folder' does not exist"),
+    ({}, lambda t: dict(images=_empty(t)), ValueError, "images: no .png files in"),
+    ({}, lambda t: dict(images=_folder_rgb_digits(t)), ValueError,
+     "000000.png in", ),
+    ({}, lambda t: dict(images=_folder_rgb_digits(t)), ValueError,
+     "is 3×8×8 (C×H×W), but fd-digits (digits's images) needs 1×8×8"),
+    (dict(metric="fd-photo"), lambda t: dict(images=_folder_rgb_digits(t)), ValueError, "but fd-photo (photo-patches's images) needs 3×32×32"),
+    (dict(metric="fid"), lambda t: dict(images=_folder_mixed(t), reference=_npz(t), inception_weights=_weights_file(t)),
+     ValueError, "b.png in", ),
+    (dict(metric="fid"), lambda t: dict(images=_folder_mixed(t), reference=_npz(t), inception_weights=_weights_file(t)),
+     ValueError, "is 3×8×8 (C×H×W), but a.png is 3×16×16: all images must have one size"),
+    ({}, lambda t: dict(images=_folder_rgba(t)), ValueError, "has mode 'RGBA'; expected greyscale ('L') or RGB PNGs"),
+    (dict(images=(DIGITS_VAL[:10] + 1) * 127.5), None, ValueError, "got floats in [0, 255]: they look like 0…255 pixels"),
+    (dict(images=DIGITS_VAL[:1]), None, ValueError, "images: 1 image(s); a Fréchet distance needs at least 2"),
+    (dict(images=[DIGITS_VAL[0]]), None, ValueError, "images must be a folder of PNGs or an image tensor [N, C, H, W], got list"),
+    (dict(images=DIGITS_VAL[:10], labels=[0, 1]), None, ValueError, "got 10 images but 2 labels"),
+    (dict(images=DIGITS_VAL[:10], metric="fd-photo"), None, ValueError, "images for 'photo-patches' must be a tensor [N, 3, 32, 32]"),
+]
+
+
+@pytest.mark.parametrize("kwargs,paths,exc,message", SCORE_IMAGES_BAD_INPUT,
+                         ids=[f"{i}-{m[:30]}" for i, (_, _, _, m) in enumerate(SCORE_IMAGES_BAD_INPUT)])
+def test_score_images_bad_input(tmp_path, monkeypatch, kwargs, paths, exc, message):
+    monkeypatch.delenv(INCEPTION_WEIGHTS_ENV, raising=False)
+    args = {"images": DIGITS_VAL[:10], **kwargs, **(paths(tmp_path) if paths else {})}
+    with pytest.raises(exc) as err:
+        fid.score_images(**args)
+    assert message in str(err.value) and "\n" not in str(err.value)

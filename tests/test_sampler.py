@@ -1,12 +1,16 @@
 """`minsnr.sampler` against closed forms: Gaussian data, the three VP parameterisations, guidance, seeds."""
+import json
 import math
 import os
+import shutil
 
 import pytest
 import torch
 from torch import nn
 
-from minsnr.sampler import GuidedDenoiser, VPDenoiser, euler_sampler, generate, heun_sampler, karras_sigmas
+from minsnr import sampler as sampler_module
+from minsnr.sampler import (SAMPLING_MANIFEST, GuidedDenoiser, VPDenoiser, euler_sampler, generate, heun_sampler,
+                            karras_sigmas, parse_seeds, sample_run)
 from minsnr.schedule import VPSchedule, cosine_schedule, linear_schedule, zero_terminal_snr
 from minsnr.vit import vit_tiny
 
@@ -219,6 +223,8 @@ def test_seeds_are_split_over_processes(monkeypatch):
      "noise_draw must be one of 'when-churning', 'every-step', got 'edm'"),
     (lambda: euler_sampler(gaussian, torch.zeros(1, 3), noise_draw=None), "noise_draw must be one of"),
     (lambda: VPDenoiser(vit_tiny(), cosine_schedule(), dtype="float32"), "dtype must be a floating-point torch.dtype"),
+    (lambda: generate(vit_tiny(), cosine_schedule(), "x0", range(2), batch_size=0), "batch_size must be an integer ≥ 1, got 0"),
+    (lambda: generate(vit_tiny(), cosine_schedule(), "x0", range(2), num_steps=-1), "num_steps must be an integer ≥ 1, got -1"),
 ])
 def test_bad_input(call, message):
     with pytest.raises(ValueError) as err:
@@ -226,16 +232,231 @@ def test_bad_input(call, message):
     assert message in str(err.value)
 
 
-def test_sample_cli_resumes_and_skips_existing_pngs(tmp_path):
-    from minsnr.sampler import main
+# --- sample_run: a run's samples, nothing lost, nothing silent -----------------------------------------------------
+
+TINY = {"depth": 1, "embed_dim": 32, "num_heads": 2}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    "A finished two-step conditional digits run with a checkpoint at each step."
     from minsnr.trainer import TrainConfig, train
-    train(TrainConfig(dataset="digits", model="vit_tiny", model_kwargs={"depth": 1, "embed_dim": 32, "num_heads": 2},
-                      global_batch=8, steps=2, log_every=1, ckpt_every=2, out_dir=str(tmp_path / "run"), progress=False))
-    main([f"run_dir={tmp_path / 'run'}", f"out_dir={tmp_path / 'png'}", "num_images=3", "num_steps=2", "cfg_scale=1.5"])
-    first = sorted(p.name for p in (tmp_path / "png").iterdir())
+    out = tmp_path_factory.mktemp("run") / "run"
+    train(TrainConfig(dataset="digits", model="vit_tiny", model_kwargs=TINY, global_batch=8, steps=2, log_every=1,
+                      ckpt_every=1, keep_ckpts=2, out_dir=str(out), progress=False))
+    return out
+
+
+def pngs(folder):
+    return sorted(p.name for p in folder.glob("*.png"))
+
+
+def test_sample_run_resumes_and_skips_existing_pngs(run_dir, tmp_path):
+    args = dict(run_dir=str(run_dir), out_dir=str(tmp_path / "png"), num_images=3, num_steps=2, cfg_scale=1.5)
+    assert sample_run(**args) == 3
+    first = pngs(tmp_path / "png")
     assert first == ["000000.png", "000001.png", "000002.png"]
     (tmp_path / "png" / "000001.png").unlink()
     stamp = (tmp_path / "png" / "000000.png").stat().st_mtime_ns
-    main([f"run_dir={tmp_path / 'run'}", f"out_dir={tmp_path / 'png'}", "num_images=3", "num_steps=2", "cfg_scale=1.5"])
-    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == first
+    assert sample_run(**args) == 1
+    assert pngs(tmp_path / "png") == first
     assert (tmp_path / "png" / "000000.png").stat().st_mtime_ns == stamp  # existing images are not redrawn
+    manifest = json.loads((tmp_path / "png" / SAMPLING_MANIFEST).read_text())
+    assert manifest["settings"]["num_steps"] == 2 and manifest["settings"]["run_dir"] == str(run_dir.resolve())
+    assert manifest["settings"]["num_classes"] == 10 and manifest["minsnr_version"]
+
+
+def test_interrupted_sampling_keeps_finished_batches_and_resumes(run_dir, tmp_path, monkeypatch):
+    "Ctrl-C (KeyboardInterrupt) during the 2nd batch: the 1st batch's PNGs are complete; the rerun draws only the rest."
+    calls, real = [], sampler_module.heun_sampler
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2: raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(sampler_module, "heun_sampler", interrupted)
+    args = dict(run_dir=str(run_dir), out_dir=str(tmp_path / "png"), num_images=5, batch_size=2, num_steps=2)
+    with pytest.raises(KeyboardInterrupt):
+        sample_run(**args)
+    assert pngs(tmp_path / "png") == ["000000.png", "000001.png"]
+    assert not [p for p in (tmp_path / "png").iterdir() if p.suffix == ".tmp"]  # no half-written file is left
+    from PIL import Image
+    for name in pngs(tmp_path / "png"):
+        with Image.open(tmp_path / "png" / name) as im:
+            im.load()  # a complete PNG: decodes to the end
+            assert im.size == (8, 8)
+    stamps = {n: (tmp_path / "png" / n).stat().st_mtime_ns for n in pngs(tmp_path / "png")}
+    monkeypatch.setattr(sampler_module, "heun_sampler", real)
+    assert sample_run(**args) == 3  # only the missing seeds 2, 3, 4
+    assert pngs(tmp_path / "png") == [f"{s:06d}.png" for s in range(5)]
+    assert {n: (tmp_path / "png" / n).stat().st_mtime_ns for n in stamps} == stamps
+
+
+def test_seeds_classes_and_checkpoints(run_dir, tmp_path, monkeypatch):
+    seen, real = [], sampler_module.heun_sampler
+    def spy(denoiser, noise, **kwargs):
+        seen.append(kwargs["class_labels"].tolist())
+        return real(denoiser, noise, **kwargs)
+    monkeypatch.setattr(sampler_module, "heun_sampler", spy)
+    assert sample_run(str(run_dir), str(tmp_path / "a"), seeds="3-4,10", classes=7, num_steps=2) == 3
+    assert pngs(tmp_path / "a") == ["000003.png", "000004.png", "000010.png"] and seen == [[7, 7, 7]]
+    sample_run(str(run_dir), str(tmp_path / "b"), seeds=[3, 4], num_steps=2)  # each seed's own class
+    assert seen[1] == [sampler_module.seed_noise(s, (1,), 10)[1] for s in (3, 4)] != [7, 7]
+    # a checkpoint of the run: exactly the weights stored in it
+    from minsnr.trainer import load_checkpoint
+    state = load_checkpoint(run_dir / "ckpt-00000001.pt")
+    for weights in ("model", "ema"):
+        model, cfg = sampler_module.load_checkpoint_model(run_dir, "ckpt-00000001.pt", weights)
+        for k, v in model.state_dict().items(): assert torch.equal(v, state[weights][k]), (weights, k)
+    final = sampler_module.load_checkpoint_model(run_dir, run_dir / "ckpt-00000002.pt", "model")[0].state_dict()
+    assert any(not torch.equal(v, state["model"][k]) for k, v in final.items())  # step 1 ≠ step 2
+    assert sample_run(str(run_dir), str(tmp_path / "c"), seeds=[3], num_steps=2, checkpoint="ckpt-00000001.pt",
+                      weights="model") == 1
+    settings = json.loads((tmp_path / "c" / SAMPLING_MANIFEST).read_text())["settings"]
+    assert settings["checkpoint"] == str((run_dir / "ckpt-00000001.pt").resolve()) and settings["weights"] == "model"
+
+
+@pytest.mark.parametrize("change,says", [
+    (dict(num_steps=50), "num_steps=2 there, 50 now"),
+    (dict(weights="model"), "weights='ema' there, 'model' now"),
+    (dict(cfg_scale=1.5), "cfg_scale=1.0 there, 1.5 now"),
+    (dict(classes=3), "classes=None there, 3 now"),
+    (dict(checkpoint="ckpt-00000002.pt"), "checkpoint=None there"),
+])
+def test_resampling_with_other_settings_is_refused(run_dir, tmp_path, change, says):
+    base = dict(run_dir=str(run_dir), out_dir=str(tmp_path / "png"), num_images=2, num_steps=2)
+    sample_run(**base)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "png").iterdir()}
+    with pytest.raises(ValueError, match="pass a new out_dir") as err:
+        sample_run(**{**base, **change, "num_images": 3})
+    assert says in str(err.value) and "\n" not in str(err.value)
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "png").iterdir()} == before  # nothing written or kept silently
+
+
+def _latent_copy(run_dir, tmp_path):
+    "The run, with its config saying it trained on latents (the decoder is then required)."
+    copy = tmp_path / "latent_run"
+    shutil.copytree(run_dir, copy)
+    cfg = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**cfg, "dataset": "latents", "data_dir": str(tmp_path / "latents")}))
+    return str(copy)
+
+
+def _file(tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    return str(tmp_path / "a_file")
+
+
+def _unfinished(run_dir, tmp_path):
+    copy = tmp_path / "unfinished"
+    shutil.copytree(run_dir, copy)
+    for name in ("ema.safetensors", "model.safetensors", "config.json", "model.json"): (copy / name).unlink()
+    return str(copy)
+
+
+def _truncated_checkpoint(run_dir, tmp_path):
+    data = (run_dir / "ckpt-00000002.pt").read_bytes()
+    (tmp_path / "ckpt-00000003.pt").write_bytes(data[: len(data) // 2])
+    return str(tmp_path / "ckpt-00000003.pt")
+
+
+# (argument overrides, a function of (run_dir, tmp_path) for paths, exception, message fragment)
+SAMPLE_RUN_BAD_INPUT = [
+    (dict(num_images=-5), None, ValueError, "num_images must be an integer ≥ 1, got -5"),
+    (dict(num_images=0), None, ValueError, "num_images must be an integer ≥ 1, got 0"),
+    (dict(num_images=2.5), None, ValueError, "num_images must be an integer ≥ 1, got 2.5"),
+    (dict(seed_start=-1), None, ValueError, "seed_start must be an integer ≥ 0, got -1"),
+    (dict(batch_size=0), None, ValueError, "batch_size must be an integer ≥ 1, got 0"),
+    (dict(num_steps=0), None, ValueError, "num_steps must be an integer ≥ 1, got 0"),
+    (dict(weights="best"), None, ValueError, "weights must be one of 'ema', 'model', got 'best'"),
+    (dict(sampler="ddim"), None, ValueError, "sampler must be one of 'heun', 'euler', got 'ddim'"),
+    (dict(t_mode="round"), None, ValueError, "t_mode must be one of 'interp', 'nearest', got 'round'"),
+    (dict(cfg_scale=float("nan")), None, ValueError, "cfg_scale must be a finite number, got nan"),
+    (dict(cfg_interval=(2.0, 1.0)), None, ValueError, "cfg_interval must be [σ_lo, σ_hi] with 0 ≤ σ_lo < σ_hi"),
+    (dict(classes=-1), None, ValueError, "classes must be an integer ≥ 0, got -1"),
+    (dict(classes=10), None, ValueError, "classes=10 is outside the run's classes [0, 9]"),
+    (dict(seeds="5-2", num_images=None), None, ValueError, "the range '5-2' in '5-2' runs backwards"),
+    (dict(seeds="0-3"), None, ValueError, "pass either seeds or num_images"),
+    (dict(seeds="0-3", num_images=None, seed_start=5), None, ValueError, "pass either seeds or num_images (with seed_start)"),
+    (dict(cfg_interval=(0.5, 2.0)), None, ValueError, "cfg_interval=[0.5, 2.0] needs guidance: set cfg_scale ≠ 1 too"),
+    (dict(vae_dir="/models/vae"), None, ValueError, "vae_dir is only for latent runs, and this one trained on 'digits'"),
+    (dict(out_dir=""), None, ValueError, "out_dir must name a folder for the samples, got ''"),
+    ({}, lambda r, t: dict(out_dir=_file(t)), ValueError, "is a file, not a folder"),
+    ({}, lambda r, t: dict(run_dir=str(t / "nowhere")), FileNotFoundError, "is not a folder: pass a training run's out_dir"),
+    ({}, lambda r, t: dict(run_dir=str(t)), FileNotFoundError, "is not a minsnr run (no config.json, no ckpt-*.pt)"),
+    ({}, lambda r, t: dict(run_dir=_unfinished(r, t)), FileNotFoundError,
+     "has no ema.safetensors (training writes it at the end): pass checkpoint=ckpt-00000002.pt"),
+    (dict(checkpoint="ckpt-00000099.pt"), None, FileNotFoundError,
+     "the run's checkpoints: ckpt-00000002.pt, ckpt-00000001.pt"),
+    ({}, lambda r, t: dict(checkpoint=_truncated_checkpoint(r, t)), ValueError, "ckpt-00000003.pt is unreadable"),
+    ({}, lambda r, t: dict(run_dir=_latent_copy(r, t)), ValueError, "this run trained on latents: pass vae_dir="),
+    ({}, lambda r, t: dict(run_dir=_latent_copy(r, t), vae_dir=str(t / "no_vae")), FileNotFoundError, "is not a folder: pass the local SD-VAE"),
+]
+
+
+@pytest.mark.parametrize("kwargs,paths,exc,message", SAMPLE_RUN_BAD_INPUT,
+                         ids=[f"{i}-{m[:30]}" for i, (_, _, _, m) in enumerate(SAMPLE_RUN_BAD_INPUT)])
+def test_sample_run_bad_input(run_dir, tmp_path, monkeypatch, kwargs, paths, exc, message):
+    "Every bad argument fails before the first image is drawn, with one line naming it; nothing is written."
+    monkeypatch.setattr(sampler_module, "heun_sampler", lambda *a, **k: pytest.fail("sampled before validating"))
+    args = {**dict(run_dir=str(run_dir), out_dir=str(tmp_path / "png"), num_images=2, num_steps=2), **kwargs}
+    args.update(paths(run_dir, tmp_path) if paths else {})
+    with pytest.raises(exc) as err:
+        sample_run(**args)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "png").exists()
+
+
+PARSE_SEEDS_BAD_INPUT = [
+    ("", "cannot read ''"), ("0-63,", "cannot read ''"), ("a-b", "cannot read 'a-b'"), ("-3", "cannot read '-3'"),
+    ("1-2-3", "cannot read '1-2-3'"), ("5-2", "runs backwards; write it as '2-5'"), ("0-3,2", "seed 2 appears twice"),
+    ([1, -1], "integers ≥ 0, got -1"), ([1.5], "integers ≥ 0, got 1.5"), ([], "no seed"), (True, "got True"),
+]
+
+
+@pytest.mark.parametrize("seeds,message", PARSE_SEEDS_BAD_INPUT)
+def test_parse_seeds_bad_input(seeds, message):
+    with pytest.raises(ValueError) as err:
+        parse_seeds(seeds)
+    assert message in str(err.value)
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3,10") == [0, 1, 2, 3, 10] and parse_seeds("7") == [7] and parse_seeds(" 1 , 4-5") == [1, 4, 5]
+    assert parse_seeds(range(3)) == [0, 1, 2] and parse_seeds(4) == [4] and parse_seeds("0-63") == list(range(64))
+
+
+SAMPLE_IN_A_CHILD = """
+import sys, time
+from minsnr import sampler
+real, calls = sampler.heun_sampler, []
+def slow_second_batch(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+        print("second batch", flush=True)
+        time.sleep(120)
+    return real(*args, **kwargs)
+sampler.heun_sampler = slow_second_batch
+sampler.sample_run(sys.argv[1], sys.argv[2], num_images=5, batch_size=2, num_steps=2)
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_keeps_finished_batches(run_dir, tmp_path):
+    "SIGTERM (a scheduler's kill) during the 2nd batch of a separate process: the 1st batch is on disk, complete."
+    import signal
+    import subprocess
+    import sys
+    child = subprocess.Popen([sys.executable, "-c", SAMPLE_IN_A_CHILD, str(run_dir), str(tmp_path / "png")],
+                             stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        assert child.stdout.readline().strip() == "second batch"
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == -signal.SIGTERM
+    finally:
+        if child.poll() is None: child.kill()
+    assert pngs(tmp_path / "png") == ["000000.png", "000001.png"]
+    from PIL import Image
+    for name in pngs(tmp_path / "png"):
+        with Image.open(tmp_path / "png" / name) as im: im.load()
+    assert sample_run(str(run_dir), str(tmp_path / "png"), num_images=5, batch_size=2, num_steps=2) == 3
+    assert pngs(tmp_path / "png") == [f"{s:06d}.png" for s in range(5)]

@@ -1,4 +1,5 @@
-"""The training loop: bit-exact resume, crash-safe checkpoints, SIGTERM, torchrun parity, clear errors."""
+"""The training loop: bit-exact resume, crash-safe checkpoints, SIGTERM, torchrun parity, clear errors, nothing lost."""
+import importlib.util
 import json
 import os
 import signal
@@ -141,53 +142,6 @@ def test_grad_accumulation_equals_one_big_batch(tmp_path):
     for k in a["model"]: torch.testing.assert_close(a["model"][k], b["model"][k], rtol=1e-5, atol=1e-6)
 
 
-def _cli(*args, env=None, **kw):
-    return [sys.executable, "-m", "minsnr.trainer", *args]
-
-
-CLI_ARGS = ["dataset=digits", "model=vit_tiny", "model_kwargs={depth: 1, embed_dim: 32, num_heads: 2}",
-            "global_batch=16", "progress=false", "log_every=1"]
-
-
-@pytest.mark.slow  # a real subprocess, trained until signalled
-def test_sigterm_checkpoints_and_resumes(tmp_path):
-    out = tmp_path / "sig"
-    proc = subprocess.Popen(_cli(*CLI_ARGS, "steps=100000", "ckpt_every=100000", f"out_dir={out}"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = out / "metrics.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr
-    summary = json.loads(stdout.strip().splitlines()[-1])
-    assert summary["status"] == "stopped by SIGTERM"
-    stopped_at = summary["step"]
-    assert [p.name for p in list_checkpoints(out)] == [f"ckpt-{stopped_at:08d}.pt"]
-    done = subprocess.run(_cli(*CLI_ARGS, f"steps={stopped_at + 2}", "ckpt_every=100000", f"out_dir={out}"),
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1])["step"] == stopped_at + 2
-
-
-@pytest.mark.slow  # torchrun starts two processes
-def test_torchrun_two_processes_match_one(tmp_path):
-    args = [*CLI_ARGS, "steps=4", "ckpt_every=4", "class_drop_prob=0.15"]
-    one = subprocess.run(_cli(*args, f"out_dir={tmp_path / 'one'}"), capture_output=True, text=True, timeout=300)
-    assert one.returncode == 0, one.stderr
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "minsnr.trainer"]
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
-    two = subprocess.run([*torchrun, *args, f"out_dir={tmp_path / 'two'}"], capture_output=True, text=True, timeout=300, env=env)
-    assert two.returncode == 0, two.stderr
-    a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
-    for part in a:
-        for k in a[part]: torch.testing.assert_close(a[part][k], b[part][k], rtol=1e-4, atol=1e-6)
-    m1 = [json.loads(l)["loss"] for l in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
-    m2 = [json.loads(l)["loss"] for l in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
-    assert m1 == pytest.approx(m2, rel=1e-4)
-
-
 def test_fp16_skips_non_finite_steps_instead_of_stopping(tmp_path):
     class SometimesInf(Blobs):
         def __getitem__(self, i):
@@ -253,3 +207,245 @@ def test_on_step_is_called_after_every_step_with_the_ema(tmp_path):
     seen = []
     train(config(tmp_path), Blobs(), on_step=lambda step, model, ema: seen.append((step, ema.decay)))
     assert [s for s, _ in seen] == [1, 2, 3, 4, 5, 6]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Bad input to TrainConfig: every case fails at once with a message that names the field (the count is visible here)
+
+NO_TENSORBOARD = pytest.mark.skipif(importlib.util.find_spec("tensorboard") is not None, reason="tensorboard is installed")
+BAD_CONFIGS = [
+    ({"progress": "no"}, "progress must be True or False, got 'no'"),
+    ({"progress": 1}, "progress must be True or False, got 1"),
+    ({"compile": "false"}, "compile must be True or False, got 'false'"),
+    ({"tensorboard": "yes"}, "tensorboard must be True or False, got 'yes'"),
+    pytest.param({"tensorboard": True}, "tensorboard=True needs the tensorboard package", marks=NO_TENSORBOARD),
+    ({"seed": "abc"}, "seed must be an integer ≥ 0, got 'abc'"),
+    ({"steps": 2.5}, "steps must be an integer ≥ 1, got 2.5"),
+    ({"steps": True}, "steps must be an integer ≥ 1, got True"),
+    ({"keep_ckpts": 0}, "keep_ckpts must be an integer ≥ 1, got 0"),
+    ({"weighting": "const", "gamma": 5}, "weighting='const' has no γ, but gamma=5 was given: set gamma=None"),
+    ({"weighting": "snr", "gamma": 1.0}, "weighting='snr' has no γ, but gamma=1.0 was given"),
+    ({"out_dir": ""}, "out_dir must be a non-empty string, got ''"),
+    ({"resume": ""}, "resume must be a non-empty string, got ''"),
+    ({"dataset": "imagefolder"}, "dataset='imagefolder' reads local files: set data_dir=<folder>, got data_dir=None"),
+    ({"dataset": "celeba64", "data_dir": ""}, "dataset='celeba64' reads local files: set data_dir=<folder>"),
+    ({"data_dir": "/data"}, "dataset='digits' is bundled and takes no data_dir, got data_dir='/data'"),
+    ({"dataset": "mnist"}, "unknown dataset 'mnist'; valid choices:"),
+    ({"lr": "1e-3"}, "lr must be a finite number > 0, got '1e-3'"),
+    ({"lr": 0.0}, "lr must be a finite number > 0, got 0.0"),
+    ({"lr_schedule": "exp"}, "lr_schedule must be one of 'constant', 'cosine', 'linear', got 'exp'"),
+    ({"schedule": "sigmoid"}, "unknown schedule 'sigmoid'; valid choices: 'cosine', 'linear', 'cosine-zt', 'linear-zt'"),
+    ({"schedule": "cosine-zt", "target": "eps", "weighting": "const"}, "has an infinite loss weight at t=999"),
+    ({"ema_decay": 1.0}, "ema_decay must be in [0, 1), got 1.0"),
+    ({"ema_warmup_power": 0}, "ema_warmup_power must be a number > 0 or None (a fixed ema_decay), got 0"),
+    ({"ema_warmup_power": "2/3"}, "ema_warmup_power must be a number > 0 or None (a fixed ema_decay), got '2/3'"),
+    ({"class_drop_prob": 1.0}, "class_drop_prob must be in [0, 1), got 1.0"),
+    ({"weight_decay": -0.1}, "weight_decay must be a finite number ≥ 0, got -0.1"),
+    ({"grad_clip": "none"}, "grad_clip must be a finite number ≥ 0 (0: off), got 'none'"),
+    ({"betas": (0.9,)}, "betas must be two numbers in [0, 1), got (0.9,)"),
+    ({"model_kwargs": "depth=2"}, "model_kwargs must be a mapping, got 'depth=2'"),
+    ({"precision": "fp8"}, "precision must be one of 'fp32', 'bf16', 'fp16', got 'fp8'"),
+]
+
+
+@pytest.mark.parametrize("fields, message", BAD_CONFIGS, ids=lambda v: "-".join(f"{k}={v[k]!r}" for k in v) if isinstance(v, dict) else "")
+def test_bad_config(fields, message):
+    with pytest.raises(ValueError) as err:
+        TrainConfig(**fields)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_good_configs_are_accepted():
+    "The new choices themselves are valid (so the errors above are about the values, not the fields)."
+    TrainConfig(schedule="cosine-zt", target="eps", weighting="min-snr", lr_schedule="cosine", ema_warmup_power=None)
+    TrainConfig(dataset="imagefolder", data_dir="/data", weighting="const", gamma=None)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Nothing lost: each data-loss case of the issue, and that nothing of the earlier run changed
+
+def snapshot(folder) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.is_file()}
+
+
+def test_resume_never_refuses_a_folder_that_holds_a_run(tmp_path):
+    data = Blobs()
+    train(config(tmp_path, "r", steps=3), data)
+    before = snapshot(tmp_path / "r")
+    with pytest.raises(ValueError, match=r"already holds a run \(ckpt-00000003.pt, config.json, model.safetensors, "
+                                         r"ema.safetensors\) and resume='never' would overwrite it: choose a new out_dir, "
+                                         r"set resume='auto' to continue it, or remove the folder yourself"):
+        train(config(tmp_path, "r", steps=3, resume="never"), data)
+    assert snapshot(tmp_path / "r") == before
+    assert train(config(tmp_path, "fresh", steps=3, resume="never"), data)["step"] == 3  # an empty folder is fine
+
+
+def test_config_differs_message_does_not_recommend_overwriting(tmp_path):
+    train(config(tmp_path, "r", steps=3), Blobs())
+    with pytest.raises(ValueError) as err:
+        train(config(tmp_path, "r", steps=6, lr=2e-4), Blobs())
+    assert "resume='never'" not in str(err.value) and "use a new out_dir" in str(err.value)
+
+
+def test_corrupt_checkpoints_with_keep_one_never_lose_the_good_one(tmp_path):
+    "keep_ckpts=1, the only checkpoint corrupt and a newer corrupt file beside it: new checkpoints survive, nothing is deleted."
+    data = Blobs()
+    with pytest.raises(_Interrupt):
+        train(config(tmp_path, "r", keep_ckpts=1), data, on_step=_interrupt_at(4))  # crashed after the step-3 checkpoint
+    (tmp_path / "r" / "ckpt-00000003.pt").write_bytes(b"\x80\x02garbage")
+    (tmp_path / "r" / "ckpt-00000099.pt").write_bytes(b"PK\x03\x04truncated")  # sorts as newer than anything we write
+    with pytest.warns(UserWarning) as caught:
+        summary = train(config(tmp_path, "r", keep_ckpts=1), data)
+    messages = [str(w.message) for w in caught if "unreadable" in str(w.message)]
+    assert len(messages) == 2 and all("weights_only" not in m and "\n" not in m for m in messages)
+    assert any("ckpt-00000099.pt is unreadable" in m for m in messages)
+    assert summary["resumed_from"] is None and summary["step"] == 6  # restarted: there was nothing to resume from
+    assert sorted(p.name for p in (tmp_path / "r").glob("ckpt-*")) == [
+        "ckpt-00000003.pt.corrupt", "ckpt-00000006.pt", "ckpt-00000099.pt.corrupt"]
+    assert trainer.checkpoint_problem(tmp_path / "r" / "ckpt-00000006.pt") is None
+
+
+def test_a_checkpoint_that_does_not_load_back_is_set_aside_and_the_previous_one_kept(tmp_path, monkeypatch):
+    data = Blobs()
+    real = trainer.checkpoint_problem
+    monkeypatch.setattr(trainer, "checkpoint_problem", lambda p: "simulated" if p.name == "ckpt-00000006.pt" else real(p))
+    with pytest.warns(UserWarning, match="ckpt-00000006.pt is unreadable"):
+        train(config(tmp_path, "r", keep_ckpts=1), data)
+    assert sorted(p.name for p in (tmp_path / "r").glob("ckpt-*")) == ["ckpt-00000003.pt", "ckpt-00000006.pt.corrupt"]
+
+
+def test_lock_refuses_a_second_writer_and_takes_over_a_stale_one(tmp_path, capfd):
+    out = tmp_path / "r"
+    out.mkdir()
+    lock = out / trainer.LOCK_NAME
+    lock.write_text(json.dumps({"pid": os.getppid(), "host": trainer.socket.gethostname()}))  # alive: our parent
+    with pytest.raises(trainer.RunLockedError, match=rf"in use by process {os.getppid()} .*lock file {lock}"):
+        train(config(tmp_path, "r", steps=3), Blobs())
+    assert sorted(p.name for p in out.iterdir()) == [trainer.LOCK_NAME]  # the other writer's folder is untouched
+    dead = subprocess.Popen([sys.executable, "-c", "pass"]); dead.wait()
+    lock.write_text(json.dumps({"pid": dead.pid, "host": trainer.socket.gethostname()}))
+    assert train(config(tmp_path, "r", steps=3), Blobs())["step"] == 3
+    assert f"taking over the stale lock {lock} of process {dead.pid}" in capfd.readouterr().err
+    assert not lock.exists()  # released when the run ends
+
+
+def test_metrics_have_no_duplicate_steps_after_a_kill(tmp_path):
+    "Killed at step 5 (checkpoint at 3): the resumed run re-logs 4 and 5, and each step is in metrics.jsonl once."
+    data = Blobs()
+    with pytest.raises(_Interrupt):
+        train(config(tmp_path, "r"), data, on_step=_interrupt_at(5))
+    steps = lambda: [json.loads(l)["step"] for l in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert steps() == [1, 2, 3, 4, 5]
+    train(config(tmp_path, "r"), data)
+    assert steps() == [1, 2, 3, 4, 5, 6]
+
+
+def test_fewer_steps_than_the_checkpoint_is_an_error(tmp_path):
+    train(config(tmp_path, "r", steps=6), Blobs())
+    with pytest.raises(ValueError, match=r"steps=3 is less than the step 6 of the checkpoint .*ckpt-00000006.pt: "
+                                         r"a run cannot be shortened"):
+        train(config(tmp_path, "r", steps=3), Blobs())
+
+
+def test_out_dir_that_is_a_file_or_an_unloadable_resume_file(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValueError, match="out_dir=.* is a file, not a folder"):
+        train(config(tmp_path, "f"), Blobs())
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"resume=.*bad.pt': cannot load the checkpoint \(UnpicklingError"):
+        train(config(tmp_path, resume=str(tmp_path / "bad.pt")), Blobs())
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# EMA warm-up, LR schedules, zero terminal SNR, signals, start-up and log lines
+
+def test_ema_warmup_resumes_bit_for_bit_and_is_on_by_default(tmp_path):
+    data = Blobs()
+    kw = dict(ema_decay=0.8, ema_warmup_power=0.5)
+    train(config(tmp_path, "full", **kw), data)
+    with pytest.raises(_Interrupt):
+        train(config(tmp_path, "split", **kw), data, on_step=_interrupt_at(4))
+    state = torch.load(tmp_path / "split" / "ckpt-00000003.pt", weights_only=True)
+    assert state["ema_updates"] == 3
+    assert train(config(tmp_path, "split", **kw), data)["resumed_from"].endswith("ckpt-00000003.pt")
+    assert_same(weights(tmp_path / "full"), weights(tmp_path / "split"))
+    train(config(tmp_path, "fixed", ema_decay=0.8, ema_warmup_power=None), data)
+    fixed, warm = weights(tmp_path / "fixed")["ema"], weights(tmp_path / "full")["ema"]
+    assert any(not torch.equal(fixed[k], warm[k]) for k in fixed)  # the warm-up really changes the EMA
+    assert TrainConfig().ema_warmup_power == pytest.approx(2 / 3)
+
+
+def test_ema_warmup_first_update_copies_the_network(tmp_path):
+    seen = {}
+    def hook(step, model, ema):
+        if step == 1: seen.update(model={k: v.clone() for k, v in model.state_dict().items()}, ema=ema.state_dict())
+    train(config(tmp_path, steps=1), Blobs(), on_step=hook)
+    assert all(torch.equal(seen["model"][k], seen["ema"][k]) for k in seen["model"])
+
+
+def test_fixed_decay_longer_than_the_run_warns(tmp_path):
+    with pytest.warns(UserWarning, match=r"ema_decay=0.9999 without warm-up averages over ~10000 steps, more than steps=3"):
+        train(config(tmp_path, "fixed", steps=3, ema_warmup_power=None, ema_decay=0.9999), Blobs())
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default warm-up does not warn
+        train(config(tmp_path, "warm", steps=3, ema_decay=0.9999), Blobs())
+
+
+@pytest.mark.parametrize("schedule, expected", [("linear", [1.0, 0.75, 0.5, 0.25]), ("constant", [1.0] * 4),
+                                                ("cosine", [1.0, 0.853553, 0.5, 0.146447])])
+def test_lr_schedule_is_what_the_optimizer_used(tmp_path, schedule, expected):
+    train(config(tmp_path, steps=4, lr=1e-3, lr_schedule=schedule), Blobs())
+    lrs = [json.loads(l)["lr"] for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert lrs == pytest.approx([1e-3 * e for e in expected], rel=1e-5)
+
+
+@pytest.mark.parametrize("target", ["eps", "x0", "v"])
+def test_zero_terminal_snr_trains_without_nan(tmp_path, target):
+    "Every step draws t = T−1 (SNR = 0) for some images: the min-SNR loss stays finite for every target."
+    summary = train(config(tmp_path, steps=3, schedule="cosine-zt", target=target, global_batch=8,
+                           timestep_sampler="uniform", timestep_sampler_options={"low": 990}), Blobs())
+    assert summary["status"] == "finished"
+    for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        assert torch.isfinite(torch.tensor(record["loss"])) and "NaN" not in line
+    for value in load_file(tmp_path / "run" / "model.safetensors").values(): assert value.isfinite().all()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_checkpoints_and_says_what_stopped_it(tmp_path, signum):
+    def hook(step, model, ema):
+        if step == 4:
+            os.kill(os.getpid(), signum)
+            time.sleep(0.05)  # the handler runs here
+    summary = train(config(tmp_path, steps=100, ckpt_every=50), Blobs(), on_step=hook)
+    name = signal.Signals(signum).name
+    assert summary["stopped_by"] == name and summary["status"] == f"stopped by {name}" and summary["step"] == 4
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["ckpt-00000004.pt"]
+    done = train(config(tmp_path, steps=6, ckpt_every=50), Blobs())
+    assert done["resumed_from"].endswith("ckpt-00000004.pt") and done["stopped_by"] is None and done["step"] == 6
+
+
+def test_startup_summary_and_log_lines_without_a_terminal(tmp_path, capfd):
+    data = Blobs()
+    with pytest.raises(_Interrupt):
+        train(config(tmp_path, log_every=2, progress=True), data, on_step=_interrupt_at(4))
+    err = capfd.readouterr().err
+    assert f"new run in {tmp_path / 'run'}: digits vit_tiny cosine target=x0 weighting=min-snr" in err
+    assert "step 2/6 loss " in err and "step 4/6 loss " in err and "\r" not in err  # one line per log_every, no bar
+    train(config(tmp_path, log_every=2, progress=True), data)
+    err = capfd.readouterr().err
+    assert f"resuming {tmp_path / 'run'} from ckpt-00000003.pt at step 3 (dropped 1 metrics lines after step 3)" in err
+
+
+@pytest.mark.slow  # torchrun starts two processes through the command line
+def test_launch_with_torchrun_two_processes_match_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    kw = dict(dataset="digits", model="vit_tiny", model_kwargs=TINY, global_batch=16, progress=False, log_every=1,
+              steps=4, ckpt_every=4, class_drop_prob=0.15)
+    one = trainer.launch(TrainConfig(**kw, out_dir=str(tmp_path / "one")), gpus=1)
+    two = trainer.launch(TrainConfig(**kw, out_dir=str(tmp_path / "two")), gpus=2)
+    assert one["step"] == two["step"] == 4
+    a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
+    for part in a:
+        for k in a[part]: torch.testing.assert_close(a[part][k], b[part][k], rtol=1e-4, atol=1e-6)
