@@ -33,7 +33,8 @@ experiments: install
 # The lock (requirements/lock.txt) holds the exact version of every package the whole suite was green with, on the
 # platform named in its first line. LOCK=1 (the default) installs exactly those; LOCK=0 installs the newest releases
 # that the ranges in settings.ini allow (to find drift on purpose) and lists what differs from the lock.
-# `make lock` re-resolves the lock (pip-compile) under the caps in requirements/caps.txt.
+# `make lock` re-resolves the lock (pip-compile) under the caps in requirements/caps.txt, keeping the pins that still
+# fit (so adding a requirement moves nothing else); `make lock UPGRADE=1` takes the newest releases of everything.
 LOCK ?= 1
 LOCKFILE := requirements/lock.txt
 CAPS := requirements/caps.txt
@@ -76,7 +77,7 @@ kernel:
 lock:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(PIP_TOOLS)"
-	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --upgrade --extra dev --strip-extras --allow-unsafe \
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet $(if $(filter 1,$(UPGRADE)),--upgrade) --extra dev --strip-extras --allow-unsafe \
 		--no-emit-index-url --no-emit-find-links --constraint $(CAPS) --output-file $(LOCKFILE) setup.py
 	sed -i '1i # platform: $(PLATFORM)' $(LOCKFILE)
 	@echo "$(LOCKFILE) re-resolved: run 'make test' and commit it when green"
@@ -123,11 +124,13 @@ docs: install
 	$(BIN)/jupyter-book build . -W --keep-going
 
 # markers (pyproject.toml): slow (papermill runs, training), book (needs the built book), browser (needs Chromium)
+# one worker per core (pytest-xdist), one thread each: torch's default of every core in every process oversubscribes
+PYTEST := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest tests -q -n auto --dist loadgroup
 pytest: install install-browser
-	$(BIN)/python -m pytest tests -q --durations=10
+	$(PYTEST) --durations=10
 
 pytest-fast: install
-	$(BIN)/python -m pytest tests -q -m "not slow and not book and not browser"
+	$(PYTEST) -m "not slow and not book and not browser"
 
 clean:
 	rm -rf _build _proc _docs .pytest_cache

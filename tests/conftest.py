@@ -12,10 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def built_book() -> Path:
     "The HTML book in _build/html; `make test` builds it before pytest, a bare `pytest` builds it here."
+    import fcntl
     html = ROOT / "_build" / "html"
-    if not (html / "index.html").exists():
-        jb = Path(sys.executable).parent / "jupyter-book"
-        subprocess.run([str(jb), "build", str(ROOT), "-W", "--keep-going"], check=True, cwd=ROOT)
+    (ROOT / "_build").mkdir(exist_ok=True)
+    with open(ROOT / "_build" / ".build-lock", "w") as lock:  # pytest-xdist workers: one builds, the others wait
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (html / "index.html").exists():
+            jb = Path(sys.executable).parent / "jupyter-book"
+            subprocess.run([str(jb), "build", str(ROOT), "-W", "--keep-going"], check=True, cwd=ROOT)
     return html
 
 
