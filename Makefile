@@ -124,13 +124,15 @@ docs: install
 	$(BIN)/jupyter-book build . -W --keep-going
 
 # markers (pyproject.toml): slow (papermill runs, training), book (needs the built book), browser (needs Chromium)
-# one worker per core (pytest-xdist), one thread each: torch's default of every core in every process oversubscribes
-PYTEST := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest tests -q -n auto --dist loadgroup
+# one worker per core (pytest-xdist), one thread each: torch's default of every core in every process oversubscribes;
+# the browser tests share one Chromium and one screenshot folder, so they run after the others, in one process
+PYTEST := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest tests -q
 pytest: install install-browser
-	$(PYTEST) --durations=10
+	$(PYTEST) -n auto -m "not browser" --durations=10
+	$(PYTEST) -m browser
 
 pytest-fast: install
-	$(PYTEST) -m "not slow and not book and not browser"
+	$(PYTEST) -n auto -m "not slow and not book and not browser"
 
 clean:
 	rm -rf _build _proc _docs .pytest_cache

@@ -25,7 +25,7 @@ import pytest
 from conftest import toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.book, pytest.mark.browser, pytest.mark.xdist_group("browser")]  # one browser, on one worker
+pytestmark = [pytest.mark.book, pytest.mark.browser]
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 WIDTH, HEIGHT = 1280, 1600
 PAGE_TIMEOUT = 30  # seconds for one page to load, typeset its math and load its images
