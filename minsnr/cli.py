@@ -25,7 +25,8 @@ from typing import Any, Callable, Literal
 # %% auto 0
 __all__ = ['BAD_INPUT', 'COMMANDS', 'CLIError', 'Param', 'params_of', 'load_yaml', 'parse_value', 'read_config_file',
            'parse_args', 'help_text', 'Interrupted', 'run_command', 'GridOptions', 'free_path', 'image_grid',
-           'grid_writer', 'train_choices', 'train_main', 'sample_main', 'fid_main', 'bench_main', 'main']
+           'grid_writer', 'train_choices', 'train_main', 'function_command', 'sample_main', 'fid_main', 'bench_main',
+           'main']
 
 # %% ../nbs/10_cli.ipynb
 class CLIError(ValueError):
@@ -478,50 +479,44 @@ def _destroy_process_group():
     if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
 
 # %% ../nbs/10_cli.ipynb
-def sample_main(argv: list[str] | None = None) -> None:
-    "Entry point of `minsnr-sample field=value ...` (the fields: `minsnr.sampler.sample_run`'s arguments)."
-    from minsnr.sampler import sample_run
+def function_command(
+    prog: str,  # the command's name, for help and errors
+    fn: Callable,  # the function whose keyword arguments are the command's fields
+    argv: list[str] | None,  # the command line (None: sys.argv[1:])
+    show: Callable[[Any], None],  # prints what `fn` returned
+) -> None:
+    "A command whose fields are `fn`'s arguments: help, typed parsing, required fields, one-line errors."
     argv = sys.argv[1:] if argv is None else list(argv)
-    prog, params = "minsnr-sample", params_of(sample_run)
+    params = params_of(fn)
     if any(a in ("-h", "--help") for a in argv):
-        print(help_text(prog, (sample_run.__doc__ or "").strip(), [("fields (sample_run)", params)]))
+        print(help_text(prog, (fn.__doc__ or "").strip(), [(f"fields ({fn.__name__})", params)]))
         return
 
     def work():
         values = parse_args(argv, params)
         missing = [q.name for q in params if q.default is dataclasses.MISSING and q.name not in values]
         if missing: raise CLIError(f"missing required field(s) {', '.join(missing)}: give " + " ".join(f"{m}=…" for m in missing))
-        wrote = sample_run(**values)
-        print(f"rank {os.environ.get('RANK', '0')}: wrote {wrote} images", flush=True)
+        show(fn(**values))
     run_command(prog, work)
+
+
+def sample_main(argv: list[str] | None = None) -> None:
+    "Entry point of `minsnr-sample field=value ...` (the fields: `minsnr.sampler.sample_run`'s arguments)."
+    from minsnr.sampler import sample_run
+    function_command("minsnr-sample", sample_run, argv,
+                     lambda wrote: print(f"rank {os.environ.get('RANK', '0')}: wrote {wrote} images", flush=True))
 
 # %% ../nbs/10_cli.ipynb
 def fid_main(argv: list[str] | None = None) -> None:
     "Entry point of `minsnr-fid field=value ...` (the fields: `minsnr.fid.score_images`'s arguments)."
-    from minsnr.fid import score_images as fn
-    argv = sys.argv[1:] if argv is None else list(argv)
-    prog, params = "minsnr-fid", params_of(fn)
-    if any(a in ("-h", "--help") for a in argv):
-        print(help_text(prog, (fn.__doc__ or "").strip(), [("fields", params)]))
-        return
-
-    def work():
-        values = parse_args(argv, params)
-        missing = [q.name for q in params if q.default is dataclasses.MISSING and q.name not in values]
-        if missing: raise CLIError(f"missing required field(s) {', '.join(missing)}: give " + " ".join(f"{m}=…" for m in missing))
-        print(json.dumps(fn(**values)), flush=True)
-    run_command(prog, work)
+    from minsnr.fid import score_images
+    function_command("minsnr-fid", score_images, argv, lambda scores: print(json.dumps(scores), flush=True))
 
 # %% ../nbs/10_cli.ipynb
 def bench_main(argv: list[str] | None = None) -> None:
     "Entry point of `minsnr-bench field=value ...` (the fields: `minsnr.trainer.benchmark`'s arguments)."
     from minsnr.trainer import benchmark
-    argv = sys.argv[1:] if argv is None else list(argv)
-    prog, params = "minsnr-bench", params_of(benchmark)
-    if any(a in ("-h", "--help") for a in argv):
-        print(help_text(prog, (benchmark.__doc__ or "").strip(), [("fields (benchmark)", params)]))
-        return
-    run_command(prog, lambda: print(json.dumps(benchmark(**parse_args(argv, params)), indent=1), flush=True))
+    function_command("minsnr-bench", benchmark, argv, lambda result: print(json.dumps(result, indent=1), flush=True))
 
 # %% ../nbs/10_cli.ipynb
 COMMANDS = {"train": train_main, "sample": sample_main, "fid": fid_main, "bench": bench_main}

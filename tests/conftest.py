@@ -43,3 +43,14 @@ def watched_flops(model) -> int:
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter, torch.no_grad():
         model(x, t, y)
     return counter.get_total_flops()
+
+
+def run_cli(main, argv: list[str], capsys) -> tuple[int, str, str]:
+    "Exit code, stdout and stderr of a command's `main(argv)` run in this process."
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err

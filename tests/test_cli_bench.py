@@ -2,17 +2,13 @@
 import json
 
 import pytest
+from conftest import run_cli
 
 from minsnr.cli import bench_main, params_of
 from minsnr.trainer import benchmark
 
 
-def run(argv, capsys):
-    "Exit code, stdout and stderr of minsnr-bench in this process."
-    try: bench_main(argv); code = 0
-    except SystemExit as e: code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+def run(argv, capsys): return run_cli(bench_main, argv, capsys)
 
 
 BAD = {  # argv → the exact error line (after "minsnr-bench: error: ")

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image
 
 from minsnr.cli import fid_main, params_of
@@ -10,12 +11,7 @@ from minsnr.data import DigitsDataset
 from minsnr.fid import score_images
 
 
-def run(argv, capsys):
-    "Exit code, stdout and stderr of minsnr-fid in this process."
-    try: fid_main(argv); code = 0
-    except SystemExit as e: code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+def run(argv, capsys): return run_cli(fid_main, argv, capsys)
 
 
 def write_pngs(folder, arrays):

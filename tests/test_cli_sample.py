@@ -1,17 +1,13 @@
 """`minsnr-sample`: the arguments of `sample_run` parsed by type, help, one-line errors with exit code 2."""
 import pytest
+from conftest import run_cli
 
 from minsnr.cli import main, params_of, sample_main
 from minsnr.sampler import sample_run
 from minsnr.trainer import TrainConfig, train
 
 
-def run(fn, argv, capsys):
-    "Exit code, stdout and stderr of one command in this process."
-    try: fn(argv); code = 0
-    except SystemExit as e: code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from PIL import Image
 
 import minsnr.cli as cli
@@ -19,12 +20,7 @@ TINY = ["dataset=digits", "model=vit_tiny", "model_kwargs={depth: 1, embed_dim: 
         "progress=false", "log_every=1"]
 
 
-def run(argv, capsys):
-    "Exit code, stdout and stderr of minsnr-train in this process."
-    try: train_main(argv); code = 0
-    except SystemExit as e: code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+def run(argv, capsys): return run_cli(train_main, argv, capsys)
 
 
 BAD = {  # argv → the exact error line (after "minsnr-train: error: ")
