@@ -591,7 +591,11 @@ def load_run(
     config = TrainConfig(**{**LEGACY_DEFAULTS, **json.loads((out / "config.json").read_text())})  # older runs: what they used
     spec = json.loads((out / "model.json").read_text())
     model = build_model(spec["preset"], **spec["config"])
-    model.load_state_dict(load_file(out / f"{weights}.safetensors"))
+    path = out / f"{weights}.safetensors"
+    try: state = load_file(path)
+    except Exception as e:  # safetensors' own message does not name the file
+        raise ValueError(f"{path} cannot be read ({type(e).__name__}: {e}): it is truncated or not a safetensors file") from e
+    model.load_state_dict(state)
     return model.to(device).eval(), config
 
 # %% ../nbs/05_trainer.ipynb

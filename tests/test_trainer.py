@@ -164,6 +164,10 @@ def test_load_run_gives_back_the_ema_model(tmp_path):
     assert all(torch.equal(v, ema[k]) for k, v in model.state_dict().items())
     with pytest.raises(FileNotFoundError, match="is missing: is .* a finished minsnr run"):
         trainer.load_run(tmp_path)
+    weights = tmp_path / "r" / "ema.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # a copy cut short
+    with pytest.raises(ValueError, match=f"{weights} cannot be read .*: it is truncated or not a safetensors file"):
+        trainer.load_run(tmp_path / "r")
 
 
 class _Interrupt(Exception): pass
