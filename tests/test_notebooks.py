@@ -50,3 +50,11 @@ def test_book_notebook_runs(nb):
     from execnb.shell import CaptureShell
     shell = CaptureShell(path=nb.parent)
     shell.run_all(read_nb(nb), exc_stop=True)
+
+
+@pytest.mark.parametrize("nb", MODULE_NBS, ids=lambda p: p.name)
+def test_hidden_cells_are_removed_from_the_book(nb):
+    "nbdev's `#| hide` cells (test imports, scaffolding) carry Jupyter Book's remove-cell tag, so no page shows them."
+    shown = [i for i, c in enumerate(cells(nb)) if c["cell_type"] == "code" and "".join(c["source"]).startswith("#| hide")
+             and "remove-cell" not in c.get("metadata", {}).get("tags", [])]
+    assert not shown, f"cells {shown} start with '#| hide' but have no 'remove-cell' tag"
