@@ -32,7 +32,7 @@
 #
 # Each run writes `book/results/digits/<run>.json` (its spec, seed, evaluations and training log); runs whose result
 # exists are not trained again. The outputs below are from the runs we did (the wall time of each run is in its file:
-# about two minutes on one core of this 2-core machine).
+# about two minutes on one core of a 2-core CPU).
 
 # %% tags=["parameters"]
 seeds = [0, 1, 2]  # training seeds

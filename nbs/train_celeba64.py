@@ -28,7 +28,7 @@
 
 # %% tags=["parameters"]
 data_dir = None  # folder of CelebA's aligned images, img_align_celeba (required)
-gpus = 1  # GPUs on this machine
+gpus = 1  # GPUs to train on (one machine)
 backbone = "vit"  # 'vit' (ViT-S/4) or 'unet' (the ablation UNet at 64×64×3)
 target = "x0"  # 'x0', 'eps' or 'v'
 weighting = "min-snr"  # loss weighting

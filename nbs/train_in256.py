@@ -32,7 +32,7 @@
 
 # %% tags=["parameters"]
 data_dir = None  # folder of ImageNet-256 SD-VAE latents (required)
-gpus = 1  # GPUs on this machine (torchrun --nproc_per_node)
+gpus = 1  # GPUs to train on, one machine (torchrun --nproc_per_node)
 model = "vit_b"  # 'vit_b' (ablations) or 'vit_xl' (the FID 2.06 model)
 model_kwargs = {}  # preset overrides
 target = "x0"  # 'x0', 'eps' or 'v'

@@ -28,7 +28,7 @@
 
 # %% tags=["parameters"]
 data_dir = None  # ImageNet train folder with one sub-folder per class (required)
-gpus = 1  # GPUs on this machine
+gpus = 1  # GPUs to train on (one machine)
 model = "vit_l"  # ViT-L/4
 target = "eps"  # the paper's ImageNet-64 target
 weighting = "min-snr"  # loss weighting

@@ -58,3 +58,13 @@ def test_hidden_cells_are_removed_from_the_book(nb):
     shown = [i for i, c in enumerate(cells(nb)) if c["cell_type"] == "code" and "".join(c["source"]).startswith("#| hide")
              and "remove-cell" not in c.get("metadata", {}).get("tags", [])]
     assert not shown, f"cells {shown} start with '#| hide' but have no 'remove-cell' tag"
+
+
+PROCESS_WORDS = re.compile(r"\b(issues?|sessions?)\b|this (2-core )?machine|\d-core machine", re.I)
+
+
+@pytest.mark.parametrize("nb", sorted([*(ROOT / "nbs").glob("*.ipynb"), *(ROOT / "book").glob("*.ipynb")]), ids=lambda p: p.name)
+def test_pages_do_not_speak_of_how_the_work_was_organised(nb):
+    "A reader of the book never meets the project's own process (issues, sessions, the machine it was built on)."
+    found = [m.group(0) for c in cells(nb) for m in PROCESS_WORDS.finditer("".join(c["source"]))]
+    assert not found, f"{nb.name}: {found}"
