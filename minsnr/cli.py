@@ -278,8 +278,8 @@ BAD_INPUT = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
 
 def _refused(err: BaseException) -> bool:
     "A run that was refused or stopped with a reason the user can act on: a locked out_dir, a non-finite loss."
-    from minsnr import trainer
-    return isinstance(err, (FloatingPointError, getattr(trainer, "RunLockedError", FloatingPointError)))
+    from minsnr.trainer import RunLockedError
+    return isinstance(err, (FloatingPointError, RunLockedError))
 
 
 class Interrupted(Exception):
@@ -432,19 +432,14 @@ def train_choices() -> dict[str, list[str]]:
     from minsnr import data, schedule, trainer, unet, vit, weighting
     out = {"dataset": list(data.DATASETS), "model": [*vit.PRESETS, *unet.PRESETS], "schedule": list(schedule.SCHEDULES),
            "target": list(weighting.TARGETS), "timestep_sampler": list(weighting.TIMESTEP_SAMPLERS),
-           "weighting": [*weighting.WEIGHTINGS, "<name>-<γ> (e.g. min-snr-5)"]}
-    if hasattr(trainer, "LR_SCHEDULES"): out["lr_schedule"] = list(trainer.LR_SCHEDULES)
+           "weighting": [*weighting.WEIGHTINGS, "<name>-<γ> (e.g. min-snr-5)"], "lr_schedule": list(trainer.LR_SCHEDULES)}
     return out
 
 
 def _stop_signal(summary: dict) -> int | None:
-    "The signal number that stopped a run, from train()'s summary; None if it was not stopped by one."
-    for key in ("stopped_by", "interrupted", "signal", "status"):
-        value = summary.get(key)
-        if isinstance(value, str):
-            m = re.search(r"SIG[A-Z]+", value)
-            if m and hasattr(signal, m[0]): return int(getattr(signal, m[0]))
-    return None
+    "The signal number that stopped a run, from train()'s summary ('SIGINT' / 'SIGTERM' / None); None if none did."
+    name = summary.get("stopped_by")
+    return None if name is None else int(signal.Signals[name])
 
 
 def train_main(argv: list[str] | None = None) -> None:

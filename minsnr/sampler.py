@@ -418,10 +418,7 @@ def load_checkpoint_model(
         model = build_model(spec["preset"], **spec["config"])
     else:  # a run still training: size the backbone from its dataset, as the trainer did
         model = model_for_dataset(config, build_dataset(config))
-    sd = state[weights]
-    if isinstance(sd, dict) and not all(isinstance(v, Tensor) for v in sd.values()):  # an EMA that keeps more than weights
-        sd = next((v for k, v in sd.items() if k in ("model", "state_dict", "shadow", "params") and isinstance(v, dict)), sd)
-    model.load_state_dict(sd)
+    model.load_state_dict(state[weights])
     return model.to(device).eval(), config
 
 
@@ -480,8 +477,9 @@ def sample_run(
     _check_run_dir(run, weights, checkpoint)
     if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    if checkpoint is None: model, cfg = load_run(run, weights, device)
-    else: model, cfg = load_checkpoint_model(run, checkpoint, weights, device)
+    ckpt = None if checkpoint is None else _resolve_checkpoint(run, checkpoint)
+    if ckpt is None: model, cfg = load_run(run, weights, device)
+    else: model, cfg = load_checkpoint_model(run, ckpt, weights, device)
     # 3. what depends on the model
     num_classes = model.config.num_classes
     if classes is not None and num_classes is None:
@@ -498,14 +496,13 @@ def sample_run(
         vae = load_vae(vae_dir, device)
     elif vae_dir is not None:
         raise ValueError(f"vae_dir is only for latent runs, and this one trained on {cfg.dataset!r} in pixel space: leave vae_dir unset")
-    # 4. the manifest, before the first image
-    ckpt = None if checkpoint is None else str(_resolve_checkpoint(run, checkpoint).resolve())
-    check_manifest(out, dict(run_dir=str(run.resolve()), checkpoint=ckpt, weights=weights, num_steps=num_steps, sampler=sampler,
-                             cfg_scale=float(cfg_scale), cfg_interval=cfg_interval, t_mode=t_mode, sigma_min=0.002,
-                             sigma_max=80.0, rho=7.0, classes=classes, num_classes=num_classes, dataset=cfg.dataset,
+    # 4. the manifest, before the first image: it records the very settings `generate` is called with
+    drawing = dict(num_steps=num_steps, sampler=sampler, cfg_scale=float(cfg_scale), cfg_interval=cfg_interval, t_mode=t_mode,
+                   sigma_min=0.002, sigma_max=80.0, rho=7.0)  # EDM's σ range and ρ
+    check_manifest(out, dict(run_dir=str(run.resolve()), checkpoint=None if ckpt is None else str(ckpt.resolve()),
+                             weights=weights, classes=classes, **drawing, num_classes=num_classes, dataset=cfg.dataset,
                              image_shape=[model.config.in_chans, model.config.img_size, model.config.img_size]))
     _, mine, _ = generate(model, get_schedule(cfg.schedule, cfg.num_timesteps), cfg.target, seeds, classes=classes,
-                          batch_size=batch_size, num_steps=num_steps, sampler=sampler, cfg_scale=cfg_scale,
-                          cfg_interval=cfg_interval, t_mode=t_mode, vae=vae, out_dir=out, skip_existing=True,
-                          return_images=False, device=device)
+                          batch_size=batch_size, vae=vae, out_dir=out, skip_existing=True, return_images=False,
+                          device=device, **drawing)
     return len(mine)

@@ -697,17 +697,13 @@ def _train(cfg: TrainConfig, dataset, on_step, info: DistInfo, out: Path) -> dic
     autocast_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.precision]
     x_shape = tuple(dataset[0][0].shape)
 
-    def checkpoint_now() -> Path | None:
-        if not info.main: return None
+    def checkpoint_now() -> None:
+        if not info.main: return
         state = {"model": model.state_dict(), "ema": ema.state_dict(), "ema_updates": ema.updates, "optimizer": opt.state_dict(),
                  "scaler": scaler.state_dict(), "step": step, "config": _plain(asdict(cfg)),
                  "timestep_sampler": loss_fn.sampler.state_dict(), "rng": _rng_state(generator)}
-        path = save_checkpoint(state, checkpoint_path(out, step))
-        if (problem := checkpoint_problem(path)) is not None:  # never prune in favour of a file that does not load
-            set_aside(path, problem)
-            return None
-        prune_checkpoints(out, cfg.keep_ckpts)
-        return path
+        save_checkpoint(state, checkpoint_path(out, step))
+        prune_checkpoints(out, cfg.keep_ckpts)  # verifies the new file first: one that does not load back is set aside
 
     stop = _StopRequest().install() if threading_main() else None
     log = open(out / "metrics.jsonl", "a") if info.main else None

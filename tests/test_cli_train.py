@@ -193,3 +193,17 @@ def test_grids_do_not_change_the_training(tmp_path, capsys):
     for part in ("model", "ema"):
         a, b = (load_file(tmp_path / name / f"{part}.safetensors") for name in ("plain", "grids"))
         assert all((a[k] == b[k]).all() for k in a), part
+
+
+def test_a_grid_leaves_the_random_state_and_the_training_mode_as_they_were(tmp_path):
+    "What `test_grids_do_not_change_the_training` relies on, checked directly (the tiny ViT has no dropout to show it)."
+    import torch
+    from minsnr.trainer import EMA, build_model
+    config = TrainConfig(dataset="digits", model="vit_tiny", model_kwargs={"depth": 1, "embed_dim": 32, "num_heads": 2},
+                         steps=2, out_dir=str(tmp_path / "run"), progress=False)
+    model = build_model("vit_tiny", depth=1, embed_dim=32, num_heads=2, img_size=8, in_chans=1, num_classes=10).train()
+    hook = cli.grid_writer(config, cli.GridOptions(grid_seeds="0-3", grid_steps=2, grid_weights="model"))
+    before = torch.get_rng_state()
+    hook(2, model, EMA(model))
+    assert torch.equal(torch.get_rng_state(), before) and model.training
+    assert (tmp_path / "run" / "samples" / "grid-00000002.png").is_file()
