@@ -46,7 +46,8 @@ out_dir = None  # run folder; None: runs/celeba64_<backbone>_<target>_<weighting
 # %%
 from pathlib import Path
 
-from minsnr.trainer import TrainConfig, launch
+from minsnr.cli import launch
+from minsnr.trainer import TrainConfig
 
 if data_dir is None or not Path(data_dir).is_dir():
     raise FileNotFoundError(f"data_dir={data_dir!r}: pass the folder of CelebA's aligned images (-p data_dir …)")

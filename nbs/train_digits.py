@@ -53,7 +53,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from minsnr.trainer import TrainConfig, launch
+from minsnr.cli import launch
+from minsnr.trainer import TrainConfig
 
 config = TrainConfig(dataset="digits", model=model, target=target, weighting=weighting, gamma=gamma, lr=lr,
                      global_batch=global_batch, steps=steps, ema_decay=ema_decay, ema_warmup_power=ema_warmup_power, seed=seed, precision=precision, out_dir=out_dir,

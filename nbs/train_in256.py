@@ -53,7 +53,8 @@ out_dir = "runs/in256_vit_b_x0_minsnr5"  # run folder (relative to where the not
 import json
 from pathlib import Path
 
-from minsnr.trainer import TrainConfig, launch
+from minsnr.cli import launch
+from minsnr.trainer import TrainConfig
 
 if data_dir is None or not Path(data_dir).is_dir():
     raise FileNotFoundError(f"data_dir={data_dir!r}: pass the folder of ImageNet-256 SD-VAE latents (-p data_dir …)")

@@ -47,7 +47,8 @@ out_dir = "runs/in64_vit_l_eps_minsnr5"  # run folder (relative to where the not
 # %%
 from pathlib import Path
 
-from minsnr.trainer import TrainConfig, launch
+from minsnr.cli import launch
+from minsnr.trainer import TrainConfig
 
 if data_dir is None or not Path(data_dir).is_dir():
     raise FileNotFoundError(f"data_dir={data_dir!r}: pass the ImageNet class-folder tree (-p data_dir …)")

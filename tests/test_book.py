@@ -59,7 +59,7 @@ def test_math_is_for_mathjax_and_served_locally(built_book, doc):
 
 
 def test_math_heavy_pages_have_numbered_equations(built_book):
-    for doc in ("book/appendix_b", "nbs/00_schedule", "nbs/01_weighting"):
+    for doc in ("book/appendix_b", "nbs/01_schedule", "nbs/02_weighting"):
         html = (built_book / f"{doc}.html").read_text(encoding="utf-8")
         assert html.count('class="math notranslate nohighlight"') >= 2, doc
         assert re.search(r'<span class="eqno">\(\d+\)', html), f"{doc}: no numbered equation"
@@ -67,9 +67,9 @@ def test_math_heavy_pages_have_numbered_equations(built_book):
 
 
 def test_module_notebooks_were_executed_with_results(built_book):
-    schedule = "".join(parse(built_book / "nbs/00_schedule.html").text)
+    schedule = "".join(parse(built_book / "nbs/01_schedule.html").text)
     assert "SNR < 5 from t = 261" in schedule and "SNR < 1 from t = 496" in schedule
-    weighting = built_book / "nbs/01_weighting.html"
+    weighting = built_book / "nbs/02_weighting.html"
     assert len([r for r in parse(weighting).refs if r and r.endswith(".png")]) >= 1, "the weighting figure is missing"
     appendix = "".join(parse(built_book / "book/appendix_b.html").text)
     assert "ε: 0   v: 0" in appendix

@@ -336,7 +336,7 @@ def test_screenshots(visits):
 
 
 def test_math_heavy_pages_are_typeset_by_the_local_mathjax(visits):
-    for doc in ("book/appendix_b", "nbs/00_schedule", "nbs/01_weighting"):
+    for doc in ("book/appendix_b", "nbs/01_schedule", "nbs/02_weighting"):
         report, _ = visits[doc]
         assert report["mjxContainers"] >= 2 and report["mathjax"], f"{doc}: {report['mjxContainers']} typeset formulas"
         assert all("/_static/mathjax/" in src and src.startswith("http://127.0.0.1") for src in report["mathjaxScripts"])

@@ -5,7 +5,7 @@ import pytest
 from conftest import run_cli
 
 from minsnr.cli import bench_main, params_of
-from minsnr.trainer import benchmark
+from minsnr.cli import benchmark
 
 
 def run(argv, capsys): return run_cli(bench_main, argv, capsys)

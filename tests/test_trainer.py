@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import minsnr.cli as cli
 import minsnr.trainer as trainer
 from minsnr.trainer import TrainConfig, list_checkpoints, train
 
@@ -447,8 +448,8 @@ def test_launch_with_torchrun_two_processes_match_one(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     kw = dict(dataset="digits", model="vit_tiny", model_kwargs=TINY, global_batch=16, progress=False, log_every=1,
               steps=4, ckpt_every=4, class_drop_prob=0.15)
-    one = trainer.launch(TrainConfig(**kw, out_dir=str(tmp_path / "one")), gpus=1)
-    two = trainer.launch(TrainConfig(**kw, out_dir=str(tmp_path / "two")), gpus=2)
+    one = cli.launch(TrainConfig(**kw, out_dir=str(tmp_path / "one")), gpus=1)
+    two = cli.launch(TrainConfig(**kw, out_dir=str(tmp_path / "two")), gpus=2)
     assert one["step"] == two["step"] == 4
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
     for part in a:

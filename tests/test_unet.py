@@ -1,6 +1,6 @@
 """`minsnr.unet`: preset sizes, the calling convention, gradients, determinism and the error messages.
 
-Parameter counts are measured on the meta device. The expected ranges are ±1% around what `nbs/03_unet.ipynb`
+Parameter counts are measured on the meta device. The expected ranges are ±1% around what `nbs/06_unet.ipynb`
 measured (see its table); ADM-64's 295.9M is ADM's published 296M (minus the 6→3 output channels, 0.01M), LDM-4's
 401.4M is within 1.5% of LDM's published 400M.
 """
@@ -10,7 +10,7 @@ from conftest import watched_flops
 
 from minsnr.unet import (PRESETS, DiffusionUNet, UNetConfig, unet, unet_ablation, unet_adm64, unet_ldm395m,
                          unet_tiny)
-from minsnr.vit import count_flops, count_params
+from minsnr.backbone import count_flops, count_params
 
 EXPECTED_PARAMS = {  # measured, ±1%
     "unet_tiny": 1.08e6,

@@ -3,7 +3,8 @@ import pytest
 import torch
 from conftest import watched_flops
 
-from minsnr.vit import PRESETS, DiffusionViT, ViTConfig, count_flops, count_params, vit, vit_b, vit_tiny
+from minsnr.backbone import count_flops, count_params
+from minsnr.vit import PRESETS, DiffusionViT, ViTConfig, vit, vit_b, vit_tiny
 
 # parameters we expect, from the architecture (not copied from a run): per block 12·D² + 10·D (qkv without bias,
 # proj, MLP 4·D with biases, two LayerNorms); plus patch embedding, position embedding, time MLP, class table, head

@@ -1,6 +1,6 @@
 """Every (strategy, target) pair of `minsnr.weighting.loss_weight` against a closed form written out independently.
 
-The closed forms below are transcribed from the sources cited in `nbs/01_weighting.ipynb` and from Appendix B
+The closed forms below are transcribed from the sources cited in `nbs/02_weighting.ipynb` and from Appendix B
 (x0 → w, ε → w/SNR, v → w/(SNR+1)), each simplified by hand; they do not call the package, so changing a formula in
 the package (or the Appendix B conversion) makes these tests fail.
 """
