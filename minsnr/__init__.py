@@ -23,7 +23,7 @@ _PUBLIC = {  # module → the names importable from the top
     "fid": ["frechet_distance", "feature_statistics", "fd_bundled", "class_accuracy", "score_images"],
     "pareto": ["per_bin_gradients", "min_norm_weights", "ugd_weights", "pareto_objective", "strategy_bin_weights"],
     "experiments": ["RunSpec", "run_suite", "load_result", "speedup", "steps_to_reach"],
-    "plotting": ["strategy_color", "book_style"],
+    "plotting": ["strategy_color", "book_style", "markdown_table"],
     "cli": ["launch", "launch_command", "benchmark"],
 }
 _HOME = {name: module for module, names in _PUBLIC.items() for name in names}

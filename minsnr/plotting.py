@@ -10,7 +10,8 @@ import re
 from .core import document_module
 
 # %% auto 0
-__all__ = ['STRATEGY_COLORS', 'COLUMN_WIDTH', 'strategy_key', 'strategy_color', 'gamma_shades', 'book_style', 'figure']
+__all__ = ['STRATEGY_COLORS', 'COLUMN_WIDTH', 'strategy_key', 'strategy_color', 'gamma_shades', 'book_style', 'figure',
+           'markdown_table']
 
 # %% ../nbs/13_plotting.ipynb
 STRATEGY_COLORS = {  # strategy → colour (Okabe–Ito), fixed for the whole book
@@ -89,6 +90,23 @@ def figure(
     "A figure of the column's width with `ncols` panels: `(fig, axes)`."
     import matplotlib.pyplot as plt
     return plt.subplots(1, ncols, figsize=(COLUMN_WIDTH, height), layout="constrained", **kwargs)
+
+# %% ../nbs/13_plotting.ipynb
+def markdown_table(
+    header: list[str],  # column titles
+    rows: list[list],  # one list of cells per row (anything `str` can show; floats as given)
+    align: str | None = None,  # one of 'l', 'r', 'c' per column; None: the first column left, the others right
+) -> str:
+    "A GitHub-flavoured markdown table."
+    align = align or "l" + "r" * (len(header) - 1)
+    if len(align) != len(header) or set(align) - set("lrc"):
+        raise ValueError(f"align must give one of 'l', 'r', 'c' for each of the {len(header)} columns, got {align!r}")
+    bad = [i for i, r in enumerate(rows) if len(r) != len(header)]
+    if bad: raise ValueError(f"row {bad[0]} has {len(rows[bad[0]])} cells but the header has {len(header)}")
+    rule = {"l": ":---", "r": "---:", "c": ":---:"}
+    cell = lambda v: str(v).replace("|", "\\|")
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "| " + " | ".join(rule[a] for a in align) + " |"]
+    return "\n".join(lines + ["| " + " | ".join(map(cell, r)) + " |" for r in rows])
 
 # %% ../nbs/13_plotting.ipynb
 document_module(globals())
