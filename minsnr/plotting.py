@@ -38,7 +38,7 @@ def strategy_key(
 ) -> str:
     "The key of `STRATEGY_COLORS` that `label` names (its γ and an official-repository 'v' prefix dropped)."
     key = label.strip().lower().replace("_", "-")
-    key = re.sub(r"-?\d+(\.\d*)?(e-?\d+)?$", "", key)  # the trailing γ
+    key = re.sub(r"-\d+(\.\d*)?(e-?\d+)?$", "", key)  # the trailing γ (after a hyphen: "p2" keeps its 2)
     if key not in STRATEGY_COLORS and key.startswith("v") and key[1:] in STRATEGY_COLORS: key = key[1:]
     key = {"constant": "const", "truncated-snr": "max-snr", "trunc-snr": "max-snr"}.get(key, key)
     if key not in STRATEGY_COLORS:
