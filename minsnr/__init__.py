@@ -22,9 +22,9 @@ _PUBLIC = {  # module → the names importable from the top
     "sampler": ["heun_sampler", "euler_sampler", "karras_sigmas", "VPDenoiser", "GuidedDenoiser", "generate", "sample_run"],
     "fid": ["frechet_distance", "feature_statistics", "fd_bundled", "class_accuracy", "score_images"],
     "pareto": ["per_bin_gradients", "min_norm_weights", "ugd_weights", "pareto_objective", "strategy_bin_weights"],
-    "experiments": ["RunSpec", "run_suite", "load_result", "speedup", "steps_to_reach"],
+    "experiments": ["RunSpec", "ConflictSpec", "run_suite", "load_result", "spec_hash", "speedup", "steps_to_reach", "spread"],
     "plotting": ["strategy_color", "book_style", "markdown_table"],
-    "cli": ["launch", "launch_command", "benchmark"],
+    "cli": ["load_train_config", "launch", "launch_command", "benchmark"],
 }
 _HOME = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = ["__version__", *_HOME]

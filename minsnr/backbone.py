@@ -62,7 +62,7 @@ def count_params(model: nn.Module) -> int:  # any module
     "Number of parameters."
     return sum(p.numel() for p in model.parameters())
 
-
+# %% ../nbs/04_backbone.ipynb
 def count_flops(
     model: nn.Module,  # a backbone with the `model(x, t, y)` convention, on any device
     batch_size: int = 1,  # images per forward pass

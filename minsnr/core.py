@@ -5,11 +5,13 @@
 # %% ../nbs/00_core.ipynb 2
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import io
 import json
 import math
 import os
+import re
 import tokenize
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
@@ -112,10 +114,22 @@ def to_uint8(
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 # %% ../nbs/00_core.ipynb
+def _field_comments(cls) -> dict[str, str]:
+    "A dataclass's field comments: `name: type = default  # comment` lines of its body."
+    try: lines = inspect.getsource(cls).splitlines()
+    except (OSError, TypeError): return {}
+    names, found = {f.name for f in dataclasses.fields(cls)}, {}
+    for line in lines:
+        m = re.match(r"^\s+(\w+)\s*:[^#]*#\s*(.+)$", line)
+        if m and m[1] in names: found.setdefault(m[1], m[2].strip())
+    return found
+
+
 def param_comments(
     fn: Callable,  # a function or class defined in Python source
 ) -> dict[str, str]:
     "The comment written after each parameter of `fn`'s signature (its docments), by parameter name."
+    if dataclasses.is_dataclass(fn) and inspect.isclass(fn): return _field_comments(fn)
     try: src = inspect.getsource(fn.__init__ if inspect.isclass(fn) else fn)
     except (OSError, TypeError): return {}
     comments, depth, name, last = {}, 0, None, None

@@ -9,9 +9,7 @@ import csv
 import json
 import math
 import operator
-import os
 import warnings
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Literal, Sequence
@@ -22,12 +20,14 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
+from .core import atomic_write, atomic_write_json, check_choice, check_int, check_number
+
 # %% auto 0
 __all__ = ['SD_VAE_SCALE', 'PHOTOS', 'IMAGE_EXTENSIONS', 'LATENT_META', 'LATENT_SUFFIXES', 'SHARD_PATTERNS', 'SD_VAE_SOURCE',
            'TOY_DATASETS', 'REAL_DATASETS', 'DATASETS', 'uint8_to_unit', 'DiffusionDataset', 'DigitsDataset',
            'PhotoPatchesDataset', 'adm_center_crop', 'UnreadableImageWarning', 'readable_images', 'ImageFolderDataset',
            'celeba_crop', 'CelebA64Dataset', 'LatentDataset', 'load_vae', 'encode_latents', 'decode_latents',
-           'make_dataset', 'DataConfig', 'ShardedInfiniteSampler']
+           'make_dataset', 'ShardedInfiniteSampler']
 
 # %% ../nbs/07_data.ipynb
 SD_VAE_SCALE = 0.18215  # LDM's latent scale for the SD-VAE: scaled latents have roughly unit variance
@@ -43,7 +43,7 @@ def uint8_to_unit(
     x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)
     return x.float() / 127.5 - 1
 
-
+# %% ../nbs/07_data.ipynb
 class DiffusionDataset(Dataset):
     "Base class: items (x, y) with y a 0-dim int64 tensor; `hflip` doubles the dataset, index i + n mirroring index i."
     num_classes: int | None = None  # K; None: unconditional (labels are the placeholder 0)
@@ -80,18 +80,6 @@ class DiffusionDataset(Dataset):
                 f"num_classes={self.num_classes})")
 
 # %% ../nbs/07_data.ipynb
-def _check_split(split: str, choices: Sequence[str]) -> str:
-    if split not in choices:
-        raise ValueError(f"split must be {', '.join(map(repr, choices[:-1]))} or {choices[-1]!r}, got {split!r}")
-    return split
-
-
-def _check_fraction(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
-    return float(value)
-
-
 class DigitsDataset(DiffusionDataset):
     "scikit-learn's 8×8 handwritten digits (1797 images, 10 classes), 1 channel in [−1, 1], stratified split."
 
@@ -99,10 +87,11 @@ class DigitsDataset(DiffusionDataset):
                  split: Literal["train", "val", "all"] = "train",  # which part of the stratified split
                  val_fraction: float = 0.2,  # share of each class held out for validation
                  seed: int = 0,  # seed of the split's permutation
-                 hflip: bool = False):  # add mirror images (digits are not mirror-symmetric: off by default)
+                 hflip: bool = False,  # add mirror images (digits are not mirror-symmetric: off by default)
+                 ):
         from sklearn.datasets import load_digits
-        self.split, self.hflip = _check_split(split, ("train", "val", "all")), hflip
-        val_fraction = _check_fraction(val_fraction, "val_fraction")
+        self.split, self.hflip = check_choice("split", split, ("train", "val", "all")), hflip
+        val_fraction = check_number("val_fraction", val_fraction, 0, 1, low_open=True, high_open=True)
         digits = load_digits()
         images, targets = digits.images, digits.target.astype(np.int64)
         rng = np.random.default_rng(seed)
@@ -124,6 +113,7 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immu
 
 @lru_cache(maxsize=None)
 def _scaled_photo(name: str, scale: float) -> np.ndarray:
+    "scikit-image's photo `name` in RGB, resized by `scale` (bicubic); read-only and cached."
     import skimage.data
     img = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
     if scale != 1:
@@ -132,7 +122,7 @@ def _scaled_photo(name: str, scale: float) -> np.ndarray:
     arr.setflags(write=False)  # shared by every dataset through the cache
     return arr
 
-
+# %% ../nbs/07_data.ipynb
 class PhotoPatchesDataset(DiffusionDataset):
     "Fixed random crops of scikit-image's bundled colour photos, labelled by photo; validation crops from a held-out strip."
 
@@ -144,21 +134,22 @@ class PhotoPatchesDataset(DiffusionDataset):
                  val_fraction: float = 0.2,  # width share of the held-out right strip
                  seed: int = 0,  # seed of the crop positions
                  hflip: bool = False,  # add mirror images
-                 photos: Sequence[str] = PHOTOS):  # scikit-image photo names, one class each
-        self.split, self.hflip = _check_split(split, ("train", "val")), hflip
-        val_fraction = _check_fraction(val_fraction, "val_fraction")
+                 photos: Sequence[str] = PHOTOS,  # scikit-image photo names, one class each
+                 ):
+        self.split, self.hflip = check_choice("split", split, ("train", "val")), hflip
+        val_fraction = check_number("val_fraction", val_fraction, 0, 1, low_open=True, high_open=True)
         if crops_per_photo is None: crops_per_photo = 512 if split == "train" else 64
-        if isinstance(crops_per_photo, bool) or not isinstance(crops_per_photo, int) or crops_per_photo < 1:
-            raise ValueError(f"crops_per_photo must be a positive integer, got {crops_per_photo!r}")
-        if not 0 < scale <= 1: raise ValueError(f"scale must be in (0, 1], got {scale!r}")
+        check_int("crops_per_photo", crops_per_photo, 1)
+        check_int("patch_size", patch_size, 1)
+        scale = check_number("scale", scale, 0, 1, low_open=True)
         crops, boxes = [], []
         for c, name in enumerate(photos):
-            img = _scaled_photo(name, float(scale))
+            img = _scaled_photo(name, scale)
             h, w = img.shape[:2]
             strip = math.floor(w * (1 - val_fraction))  # first column of the held-out strip
             x0, x1 = (0, strip) if split == "train" else (strip, w)
             if x1 - x0 < patch_size or h < patch_size:
-                raise ValueError(f"photo {name!r} at scale {scale} has a {split} region of {x1 - x0}×{h} pixels, "
+                raise ValueError(f"photo {name!r} at scale {scale:g} has a {split} region of {x1 - x0}×{h} pixels, "
                                  f"too small for patch_size={patch_size}")
             rng = np.random.default_rng([seed, c, split == "val"])
             tops = rng.integers(0, h - patch_size + 1, crops_per_photo)
@@ -222,6 +213,10 @@ def readable_images(
                       f"{_some_names(bad, root)}", UnreadableImageWarning, stacklevel=3)
     return good
 
+# %% ../nbs/07_data.ipynb
+class _PreprocessError(ValueError):
+    "An image that decodes but cannot be preprocessed (a user error, never substituted)."
+
 
 class _ImageFiles(DiffusionDataset):
     "Shared loading of image files: preprocessing, and substitution of files that fail to decode."
@@ -254,10 +249,6 @@ class _ImageFiles(DiffusionDataset):
                           "failures are listed in `dataset.load_failures` without a warning",
                           UnreadableImageWarning, stacklevel=4)
 
-
-class _PreprocessError(ValueError):
-    "An image that decodes but cannot be preprocessed (a user error, never substituted)."
-
 # %% ../nbs/07_data.ipynb
 class ImageFolderDataset(_ImageFiles):
     "An ImageNet-style tree root/<class>/*.jpg, ADM's center crop to `image_size`, labels from sorted class folders."
@@ -268,8 +259,9 @@ class ImageFolderDataset(_ImageFiles):
                  hflip: bool = False,  # add mirror images
                  classes: Sequence[str] | None = None,  # class folders to use, in label order; None: all, sorted
                  check_headers: bool = True,  # open every file at scan time and drop the unreadable ones
-                 extensions: Sequence[str] = IMAGE_EXTENSIONS):  # image file suffixes (any letter case)
-        self.root, self.hflip, self.image_size = Path(root), hflip, image_size
+                 extensions: Sequence[str] = IMAGE_EXTENSIONS,  # image file suffixes (any letter case)
+                 ):
+        self.root, self.hflip, self.image_size = Path(root), hflip, check_int("image_size", image_size, 1)
         if not self.root.exists(): raise FileNotFoundError(f"ImageFolderDataset: root={str(root)!r} does not exist")
         if not self.root.is_dir(): raise ValueError(f"ImageFolderDataset: root={str(root)!r} is a file, not a folder")
         entries = [p for p in self.root.iterdir() if not p.name.startswith(".")]
@@ -304,7 +296,6 @@ class ImageFolderDataset(_ImageFiles):
 
 # %% ../nbs/07_data.ipynb
 _RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
-_CELEBA_SPLITS = {"train": "0", "val": "1", "test": "2"}
 
 
 def celeba_crop(
@@ -320,6 +311,9 @@ def celeba_crop(
     left, top = (img.width - crop) // 2, (img.height - crop) // 2
     return np.asarray(img.crop((left, top, left + crop, top + crop)).resize((size, size), _RESAMPLE[resample]))
 
+# %% ../nbs/07_data.ipynb
+_CELEBA_SPLITS = {"train": "0", "val": "1", "test": "2"}
+
 
 class CelebA64Dataset(_ImageFiles):
     "CelebA aligned images with ScoreSDE's center crop 140 and resize to 64; unconditional (label 0)."
@@ -332,9 +326,10 @@ class CelebA64Dataset(_ImageFiles):
                  hflip: bool = False,  # add mirror images
                  resample: Literal["bilinear", "bicubic"] = "bilinear",  # resize filter (ScoreSDE: bilinear)
                  partition_file: str | Path | None = None,  # list_eval_partition.txt; None: look next to the images
-                 check_headers: bool = True):  # open every file at scan time and drop the unreadable ones
-        _check_split(split, ("train", "val", "test", "all"))
-        if resample not in _RESAMPLE: raise ValueError(f"resample must be 'bilinear' or 'bicubic', got {resample!r}")
+                 check_headers: bool = True,  # open every file at scan time and drop the unreadable ones
+                 ):
+        check_choice("split", split, ("train", "val", "test", "all"))
+        check_choice("resample", resample, tuple(_RESAMPLE))
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"CelebA64Dataset: root={str(root)!r} is not a folder; point it to CelebA's "
@@ -373,19 +368,30 @@ SHARD_PATTERNS = ("shard_*.safetensors", "shard_*.npz")  # sharded latents
 
 
 def _read_meta(root: Path) -> dict:
+    "latents.json of `root`, with its 'scale' checked."
     path = root / LATENT_META
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: it records the factor the stored latents were multiplied by, "
                                 f'e.g. {{"scale": {SD_VAE_SCALE}}} (scaled) or {{"scale": 1}} (raw VAE latents); '
                                 "encode_latents writes it")
     meta = json.loads(path.read_text())
-    s = meta.get("scale")
-    if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s <= 0:
-        raise ValueError(f"{path}: 'scale' must be a positive number, got {s!r}")
+    check_number(f"{path}: 'scale'", meta.get("scale"), 0, low_open=True, what="a positive number")
     return meta
+
+# %% ../nbs/07_data.ipynb
+def _write_shard(path: Path, latents: Tensor, labels: Tensor) -> None:
+    "Write one shard (safetensors or npz, by the suffix of `path`) atomically."
+    if path.suffix == ".npz":
+        write = lambda f: np.savez(f, latents=latents.numpy(), labels=labels.numpy())
+    else:
+        from safetensors.torch import save
+        data = save({"latents": latents.contiguous(), "labels": labels.contiguous()})
+        write = lambda f: f.write(data)
+    atomic_write(path, write)
 
 
 def _read_shard(path: Path) -> tuple[Tensor, Tensor]:
+    "The latents and labels of one shard, with their shapes checked."
     if path.suffix == ".npz":
         with np.load(path) as z: arrays = {k: torch.from_numpy(z[k]) for k in z.files}
     else:
@@ -399,8 +405,9 @@ def _read_shard(path: Path) -> tuple[Tensor, Tensor]:
                          f"{tuple(latents.shape)} and {tuple(labels.shape)}")
     return latents, labels
 
-
+# %% ../nbs/07_data.ipynb
 def _read_latent_file(path: Path) -> Tensor:
+    "The one latent stored in a .npy, .pt or .safetensors file."
     if path.suffix == ".npy": return torch.from_numpy(np.load(path))
     if path.suffix == ".pt": value = torch.load(path, map_location="cpu", weights_only=True)
     else:
@@ -412,8 +419,9 @@ def _read_latent_file(path: Path) -> Tensor:
     if not isinstance(value, Tensor): raise ValueError(f"{path} holds a {type(value).__name__}, not a tensor")
     return value
 
-
+# %% ../nbs/07_data.ipynb
 def _read_index(path: Path) -> dict[str, int]:
+    "An index file's labels by file name: CSV rows 'filename,label' (a header row is skipped) or JSON {filename: label}."
     if path.suffix == ".json": return {str(k): v for k, v in json.loads(path.read_text()).items()}
     with path.open(newline="") as f: rows = [r for r in csv.reader(f) if r]
     if rows and not rows[0][-1].strip().lstrip("-").isdigit(): rows = rows[1:]  # a header row
@@ -421,9 +429,69 @@ def _read_index(path: Path) -> dict[str, int]:
 
 
 def _check_label(label: int, num_classes: int | None, where: str):
+    "A ValueError unless 0 ≤ label < num_classes (any label ≥ 0 when num_classes is None)."
     if label < 0 or (num_classes is not None and label >= num_classes):
         bound = f"[0, {num_classes})" if num_classes is not None else "[0, ∞)"
         raise ValueError(f"label {label} of {where} is outside {bound} (num_classes={num_classes})")
+
+# %% ../nbs/07_data.ipynb
+def _load_shards(
+    root: Path,  # the latent folder
+    shards: Sequence[Path],  # its shard files, in order
+    meta: dict,  # its latents.json
+    check_labels: bool,  # check every label against num_classes
+    num_classes: int | None,  # K; None: any label ≥ 0
+) -> tuple[Tensor, np.ndarray]:
+    "All latents [N, C, H, W] and labels [N] of the shards, checked for completeness, shape and label range."
+    parts = [_read_shard(p) for p in shards]
+    if "count" in meta and sum(len(lab) for _, lab in parts) != meta["count"]:
+        raise ValueError(f"{root} holds {sum(len(lab) for _, lab in parts)} latents in {len(shards)} shards "
+                         f"but {LATENT_META} announces {meta['count']}: the encoding is incomplete, run "
+                         "encode_latents again to finish it")
+    for path, (lat, lab) in zip(shards, parts):
+        if lat.shape[1:] != parts[0][0].shape[1:]:
+            raise ValueError(f"shard {path} holds latents of shape {tuple(lat.shape[1:])}, "
+                             f"expected {tuple(parts[0][0].shape[1:])}")
+        if check_labels:
+            for row, label in enumerate(lab.tolist()):
+                _check_label(label, num_classes, f"{path.name} row {row}")
+    return torch.cat([lat for lat, _ in parts]), torch.cat([lab for _, lab in parts]).numpy()
+
+# %% ../nbs/07_data.ipynb
+def _file_labels(
+    root: Path,  # the latent folder
+    files: Sequence[Path],  # its latent files, in order
+    label_from: str,  # 'auto', 'index', 'name' or 'none'
+    index_file: str | Path | None,  # CSV or JSON filename → label; None: root/labels.csv or labels.json
+    num_classes: int | None,  # K; None: inferred
+) -> tuple[np.ndarray, int | None, tuple[str, ...] | None]:
+    "Labels of one-file-per-image latents, K, and the class names when they come from the file names (else None)."
+    if label_from == "none": return np.zeros(len(files), dtype=np.int64), None, None
+    classes = None
+    index = Path(index_file) if index_file is not None else next(
+        (p for p in (root / "labels.csv", root / "labels.json") if p.is_file()), None)
+    if label_from == "index" or (label_from == "auto" and index is not None):
+        if index is None or not index.is_file():
+            raise FileNotFoundError(f"LatentDataset: no index file {index or root / 'labels.csv'} "
+                                    "(option index_file: CSV rows 'filename,label' or JSON {filename: label})")
+        table = _read_index(index)
+        missing = [p.name for p in files if p.name not in table]
+        if missing: raise ValueError(f"{missing[0]} has no label in {index}")
+        labels = [table[p.name] for p in files]
+    else:
+        prefixes = []
+        for p in files:
+            if "_" not in p.stem:
+                raise ValueError(f"cannot take a class from the file name {p.name!r}: expected <class>_<id>"
+                                 f"{p.suffix} or an index file labels.csv / labels.json (option index_file)")
+            prefixes.append(p.stem.split("_")[0])
+        if all(s.isdigit() for s in prefixes): labels = [int(s) for s in prefixes]
+        else:
+            classes = tuple(sorted(set(prefixes)))
+            labels = [classes.index(s) for s in prefixes]
+            if num_classes is None: num_classes = len(classes)
+    for p, label in zip(files, labels): _check_label(label, num_classes, p.name)
+    return np.array(labels, dtype=np.int64), num_classes, classes
 
 # %% ../nbs/07_data.ipynb
 class LatentDataset(DiffusionDataset):
@@ -435,12 +503,12 @@ class LatentDataset(DiffusionDataset):
                  hflip: bool = False,  # add latents mirrored along the width (approximate, see above)
                  scale: float = SD_VAE_SCALE,  # scale of the returned latents (stored ones are rescaled to it)
                  label_from: Literal["auto", "index", "name", "none"] = "auto",  # per-file labels: index file, file name, or none (unconditional)
-                 index_file: str | Path | None = None):  # CSV or JSON filename → label; None: root/labels.csv or labels.json
+                 index_file: str | Path | None = None,  # CSV or JSON filename → label; None: root/labels.csv or labels.json
+                 ):
         self.root, self.hflip = Path(root), hflip
         if not self.root.is_dir():
             raise FileNotFoundError(f"LatentDataset: root={str(root)!r} is not a folder (encode_latents makes one)")
-        if label_from not in ("auto", "index", "name", "none"):
-            raise ValueError(f"label_from must be 'auto', 'index', 'name' or 'none', got {label_from!r}")
+        check_choice("label_from", label_from, ("auto", "index", "name", "none"))
         meta = _read_meta(self.root)
         self.meta, self.stored_scale, self.scale = meta, float(meta["scale"]), float(scale)
         if label_from == "auto" and num_classes is None and "num_classes" in meta and meta["num_classes"] is None:
@@ -450,20 +518,7 @@ class LatentDataset(DiffusionDataset):
         self.files: list[Path] = []
         self.classes = tuple(meta.get("classes") or ())
         if shards:
-            parts = [_read_shard(p) for p in shards]
-            if "count" in meta and sum(len(lab) for _, lab in parts) != meta["count"]:
-                raise ValueError(f"{self.root} holds {sum(len(lab) for _, lab in parts)} latents in {len(shards)} shards "
-                                 f"but {LATENT_META} announces {meta['count']}: the encoding is incomplete, run "
-                                 "encode_latents again to finish it")
-            for path, (lat, lab) in zip(shards, parts):
-                if lat.shape[1:] != parts[0][0].shape[1:]:
-                    raise ValueError(f"shard {path} holds latents of shape {tuple(lat.shape[1:])}, "
-                                     f"expected {tuple(parts[0][0].shape[1:])}")
-                if label_from != "none":
-                    for row, label in enumerate(lab.tolist()):
-                        _check_label(label, num_classes, f"{path.name} row {row}")
-            self._latents = torch.cat([lat for lat, _ in parts])
-            labels = torch.cat([lab for _, lab in parts]).numpy()
+            self._latents, labels = _load_shards(self.root, shards, meta, label_from != "none", num_classes)
             shape = tuple(self._latents.shape[1:])
         else:
             self.files = sorted(p for p in self.root.iterdir()
@@ -471,40 +526,14 @@ class LatentDataset(DiffusionDataset):
             if not self.files:
                 raise ValueError(f"LatentDataset: {self.root} has neither shards ({', '.join(SHARD_PATTERNS)}) nor "
                                  f"latent files ({', '.join(LATENT_SUFFIXES)})")
-            labels, num_classes = self._file_labels(label_from, index_file, num_classes)
+            labels, num_classes, classes = _file_labels(self.root, self.files, label_from, index_file, num_classes)
+            if classes is not None: self.classes = classes
             shape = tuple(_read_latent_file(self.files[0]).shape)
         if label_from == "none": labels, num_classes = np.zeros(len(labels), dtype=np.int64), None
         elif num_classes is None: num_classes = len(self.classes) if self.classes else int(labels.max()) + 1
         if "shape" in meta and tuple(meta["shape"]) != shape:
             raise ValueError(f"{self.root} holds latents of shape {shape} but {LATENT_META} says {tuple(meta['shape'])}")
         self._labels, self.num_classes, self.sample_shape = labels.astype(np.int64), num_classes, shape
-
-    def _file_labels(self, label_from, index_file, num_classes) -> tuple[np.ndarray, int | None]:
-        if label_from == "none": return np.zeros(len(self.files), dtype=np.int64), None
-        index = Path(index_file) if index_file is not None else next(
-            (p for p in (self.root / "labels.csv", self.root / "labels.json") if p.is_file()), None)
-        if label_from == "index" or (label_from == "auto" and index is not None):
-            if index is None or not index.is_file():
-                raise FileNotFoundError(f"LatentDataset: no index file {index or self.root / 'labels.csv'} "
-                                        "(option index_file: CSV rows 'filename,label' or JSON {filename: label})")
-            table = _read_index(index)
-            missing = [p.name for p in self.files if p.name not in table]
-            if missing: raise ValueError(f"{missing[0]} has no label in {index}")
-            labels = [table[p.name] for p in self.files]
-        else:
-            prefixes = []
-            for p in self.files:
-                if "_" not in p.stem:
-                    raise ValueError(f"cannot take a class from the file name {p.name!r}: expected <class>_<id>"
-                                     f"{p.suffix} or an index file labels.csv / labels.json (option index_file)")
-                prefixes.append(p.stem.split("_")[0])
-            if all(s.isdigit() for s in prefixes): labels = [int(s) for s in prefixes]
-            else:
-                self.classes = tuple(sorted(set(prefixes)))
-                labels = [self.classes.index(s) for s in prefixes]
-                if num_classes is None: num_classes = len(self.classes)
-        for p, label in zip(self.files, labels): _check_label(label, num_classes, p.name)
-        return np.array(labels, dtype=np.int64), num_classes
 
     def _item(self, i):
         if self.files:
@@ -538,9 +567,64 @@ def load_vae(
     vae = AutoencoderKL.from_pretrained(path, torch_dtype=dtype, low_cpu_mem_usage=False)
     return vae.to(device).eval().requires_grad_(False)
 
+# %% ../nbs/07_data.ipynb
+_ENCODING_KEYS = ("scale", "posterior", "seed", "shard_size", "count", "shard_format", "num_classes")  # must match on a rerun
 
+
+def _latent_meta(
+    out: Path,  # the latent folder
+    image_dataset: Dataset,  # the images being encoded
+    vae_name: str,  # where the VAE came from
+    **settings,  # scale, posterior, seed, shard_size, shard_format
+) -> dict:
+    "The metadata of this encoding (marked incomplete); a ValueError if `out` holds an encoding with other settings."
+    meta = {**settings, "count": len(image_dataset), "classes": list(getattr(image_dataset, "classes", ())),
+            "vae": vae_name, "complete": False}
+    if hasattr(image_dataset, "num_classes"):  # None marks an unconditional dataset; absent: inferred when loading
+        meta["num_classes"] = image_dataset.num_classes
+    if (out / LATENT_META).is_file():
+        old = json.loads((out / LATENT_META).read_text())
+        for key in _ENCODING_KEYS:
+            if old.get(key) != meta.get(key):
+                raise ValueError(f"{out} holds latents encoded with {key}={old.get(key)!r}, not {meta.get(key)!r}; "
+                                 "use another out_dir or delete this one")
+        meta = {**old, "complete": False}
+    return meta
+
+# %% ../nbs/07_data.ipynb
 def _seed_of(*keys: int) -> int:
+    "A 32-bit seed derived from `keys` (numpy's SeedSequence)."
     return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
+
+
+def _encode(
+    vae: torch.nn.Module,  # the AutoencoderKL
+    images: Dataset,  # items (image in [−1, 1], label)
+    indices: range,  # the images of this shard
+    batch_size: int,  # images per encoder call
+    device: torch.device,  # where the encoder runs
+    dtype: torch.dtype,  # encoder compute dtype
+    posterior: str,  # 'sample' or 'mean'
+    seed: int,  # image i's noise comes from (seed, i)
+    scale: float,  # factor the latents are multiplied by
+    store_dtype: torch.dtype,  # dtype of the returned latents
+    num_workers: int,  # DataLoader workers
+) -> tuple[Tensor, Tensor]:
+    "Scaled latents [N, C, h, w] (on the CPU, `store_dtype`) and labels [N] of `images[indices]`."
+    loader = DataLoader(Subset(images, indices), batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    latents, labels, start = [], [], indices.start
+    with torch.no_grad():
+        for x, y in loader:
+            dist = vae.encode(x.to(device, dtype)).latent_dist
+            z = dist.mean
+            if posterior == "sample":
+                eps = torch.stack([torch.randn(z.shape[1:], generator=torch.Generator().manual_seed(_seed_of(seed, i)))
+                                   for i in range(start, start + len(x))])
+                z = z + dist.std * eps.to(device, z.dtype)
+            latents.append((z.float() * scale).to("cpu", store_dtype))
+            labels.append(torch.as_tensor(y).long().reshape(-1))
+            start += len(x)
+    return torch.cat(latents), torch.cat(labels)
 
 # %% ../nbs/07_data.ipynb
 def encode_latents(
@@ -560,30 +644,16 @@ def encode_latents(
     progress: bool = False,  # show a progress bar
 ) -> Path:
     "Encode `image_dataset` with the SD-VAE into scaled latent shards in `out_dir` (resumable); returns `out_dir`."
-    if posterior not in ("sample", "mean"): raise ValueError(f"posterior must be 'sample' or 'mean', got {posterior!r}")
-    if shard_format not in ("safetensors", "npz"):
-        raise ValueError(f"shard_format must be 'safetensors' or 'npz', got {shard_format!r}")
-    for name, value in (("batch_size", batch_size), ("shard_size", shard_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_choice("posterior", posterior, ("sample", "mean"))
+    check_choice("shard_format", shard_format, ("safetensors", "npz"))
+    check_int("batch_size", batch_size, 1)
+    check_int("shard_size", shard_size, 1)
     vae = load_vae(vae_dir, device, dtype) if isinstance(vae_dir, (str, Path)) or vae_dir is None else vae_dir
-    device, n = torch.device(device), len(image_dataset)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {"scale": scale, "posterior": posterior, "seed": seed, "shard_size": shard_size, "count": n,
-            "shard_format": shard_format, "classes": list(getattr(image_dataset, "classes", ())),
-            "vae": str(vae_dir) if isinstance(vae_dir, (str, Path)) else type(vae).__name__, "complete": False}
-    if hasattr(image_dataset, "num_classes"):  # None marks an unconditional dataset; absent: inferred when loading
-        meta["num_classes"] = image_dataset.num_classes
-    meta_path = out / LATENT_META
-    if meta_path.is_file():
-        old = json.loads(meta_path.read_text())
-        for key in ("scale", "posterior", "seed", "shard_size", "count", "shard_format", "num_classes"):
-            if old.get(key) != meta[key]:
-                raise ValueError(f"{out} holds latents encoded with {key}={old.get(key)!r}, not {meta[key]!r}; "
-                                 "use another out_dir or delete this one")
-        meta = {**old, "complete": False}
-    _write_json(meta_path, meta)
+    device, n, out = torch.device(device), len(image_dataset), Path(out_dir)
+    vae_name = str(vae_dir) if isinstance(vae_dir, (str, Path)) else type(vae).__name__
+    meta = _latent_meta(out, image_dataset, vae_name, scale=scale, posterior=posterior, seed=seed,
+                        shard_size=shard_size, shard_format=shard_format)
+    atomic_write_json(out / LATENT_META, meta)
     shards = range(math.ceil(n / shard_size))
     if progress:
         from tqdm.auto import tqdm
@@ -592,41 +662,13 @@ def encode_latents(
         path = out / f"shard_{k:05d}.{shard_format}"
         if path.exists(): continue  # written completely by an earlier run
         indices = range(k * shard_size, min(n, (k + 1) * shard_size))
-        loader = DataLoader(Subset(image_dataset, indices), batch_size=batch_size, shuffle=False, num_workers=num_workers)
-        latents, labels, start = [], [], indices.start
-        with torch.no_grad():
-            for x, y in loader:
-                dist = vae.encode(x.to(device, dtype)).latent_dist
-                z = dist.mean
-                if posterior == "sample":
-                    eps = torch.stack([torch.randn(z.shape[1:], generator=torch.Generator().manual_seed(_seed_of(seed, i)))
-                                       for i in range(start, start + len(x))])
-                    z = z + dist.std * eps.to(device, z.dtype)
-                latents.append((z.float() * scale).to("cpu", store_dtype))
-                labels.append(torch.as_tensor(y).long().reshape(-1))
-                start += len(x)
-        _write_shard(path, torch.cat(latents), torch.cat(labels))
+        _write_shard(path, *_encode(vae, image_dataset, indices, batch_size, device, dtype, posterior, seed, scale,
+                                    store_dtype, num_workers))
     meta.update(complete=True, shape=list(_read_shard(out / f"shard_{0:05d}.{shard_format}")[0].shape[1:]))
-    _write_json(meta_path, meta)
+    atomic_write_json(out / LATENT_META, meta)
     return out
 
-
-def _write_json(path: Path, value: dict):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)
-
-
-def _write_shard(path: Path, latents: Tensor, labels: Tensor):
-    tmp = path.with_name(".tmp_" + path.name)  # not matched by SHARD_PATTERNS, so never read half-written
-    if path.suffix == ".npz":
-        with tmp.open("wb") as f: np.savez(f, latents=latents.numpy(), labels=labels.numpy())
-    else:
-        from safetensors.torch import save_file
-        save_file({"latents": latents.contiguous(), "labels": labels.contiguous()}, str(tmp))
-    os.replace(tmp, path)
-
-
+# %% ../nbs/07_data.ipynb
 def decode_latents(
     latents: Tensor,  # [B, 4, h, w] scaled latents
     vae: torch.nn.Module,  # an AutoencoderKL (see `load_vae`)
@@ -645,6 +687,7 @@ DATASETS = {**TOY_DATASETS, **REAL_DATASETS}
 
 
 def _split_folder(root: Path, split: str) -> Path:
+    "root/<split> if it exists; the training split may also be `root` itself."
     if (root / split).is_dir(): return root / split
     if split == "train": return root
     raise FileNotFoundError(f"no folder {root / split} for split={split!r}: root must hold one subfolder per split "
@@ -668,19 +711,6 @@ def make_dataset(
     if key == "celeba64": return CelebA64Dataset(root, split=split, **options)
     return DATASETS[key](_split_folder(Path(root), split), **options)
 
-
-@dataclass
-class DataConfig:
-    "Which dataset to train on, as a config section."
-    name: str = "digits"  # a key of DATASETS
-    root: str | None = None  # local folder of a real dataset
-    split: str = "train"  # split to read
-    options: dict = field(default_factory=dict)  # constructor options, e.g. {"image_size": 64, "hflip": True}
-
-    def build(self) -> DiffusionDataset:
-        "The dataset this config describes."
-        return make_dataset(self.name, self.root, self.split, **self.options)
-
 # %% ../nbs/07_data.ipynb
 class ShardedInfiniteSampler(Sampler[int]):
     "Endless, seeded stream of epoch permutations; rank r takes block r of every step's W·batch_size positions."
@@ -692,19 +722,14 @@ class ShardedInfiniteSampler(Sampler[int]):
                  seed: int = 0,  # seed of the epoch permutations (the same on every rank)
                  start_index: int = 0,  # global position to start at (samples consumed by all ranks together)
                  shuffle: bool = True,  # False: every epoch is 0, 1, …, n−1
-                 batch_size: int = 1):  # per-rank batch size b of the block layout
-        for name, value, low in (("dataset_len", dataset_len, 1), ("world_size", world_size, 1),
-                                 ("batch_size", batch_size, 1), ("start_index", start_index, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
-            raise ValueError(f"rank must be an integer in [0, {world_size}), got {rank!r}")
+                 batch_size: int = 1,  # per-rank batch size b of the block layout
+                 ):
+        self.n, self.world_size = check_int("dataset_len", dataset_len, 1), check_int("world_size", world_size, 1)
+        self.batch_size, self.start_index = check_int("batch_size", batch_size, 1), check_int("start_index", start_index, 0)
+        self.rank, self.seed, self.shuffle = check_int("rank", rank, 0, world_size - 1), seed, shuffle
         if start_index % (world_size * batch_size):
             raise ValueError(f"start_index={start_index} must be a multiple of world_size × batch_size = "
                              f"{world_size * batch_size} (a step boundary)")
-        self.n, self.rank, self.world_size, self.seed = dataset_len, rank, world_size, seed
-        self.start_index, self.shuffle, self.batch_size = start_index, shuffle, batch_size
-        self.yielded = 0  # items this sampler has yielded since start_index
 
     def permutation(self, epoch: int) -> np.ndarray:
         "π_epoch, the order of epoch `epoch` (the same on every rank and machine)."
@@ -716,35 +741,12 @@ class ShardedInfiniteSampler(Sampler[int]):
         return (positions % step) // self.batch_size == self.rank
 
     def __iter__(self) -> Iterator[int]:
-        self.yielded, position = 0, self.start_index
+        position = self.start_index
         while True:
             epoch, offset = divmod(position, self.n)
             positions = np.arange(epoch * self.n + offset, (epoch + 1) * self.n)
-            for index in self.permutation(epoch)[offset:][self._mine(positions)].tolist():
-                self.yielded += 1
-                yield index
+            yield from self.permutation(epoch)[offset:][self._mine(positions)].tolist()
             position = (epoch + 1) * self.n
-
-    @property
-    def position(self) -> int:
-        "Global position after the items yielded so far, assuming every rank yielded as many."
-        return self.start_index + self.yielded * self.world_size
-
-    def state_dict(self) -> dict:
-        "{'epoch', 'offset'} of `position`, with the seed and length to check on resumption."
-        epoch, offset = divmod(self.position, self.n)
-        return {"epoch": epoch, "offset": offset, "seed": self.seed, "dataset_len": self.n}
-
-    def load_state_dict(self, state: dict) -> None:
-        "Continue from a saved state: the next `iter` starts at epoch · n + offset."
-        if (state["seed"], state["dataset_len"]) != (self.seed, self.n):
-            raise ValueError(f"the state is for seed={state['seed']}, dataset_len={state['dataset_len']}; this sampler "
-                             f"has seed={self.seed}, dataset_len={self.n}")
-        position = state["epoch"] * self.n + state["offset"]
-        if position % (self.world_size * self.batch_size):
-            raise ValueError(f"the saved position {position} is not a multiple of world_size × batch_size = "
-                             f"{self.world_size * self.batch_size}")
-        self.start_index, self.yielded = position, 0
 
 # %% ../nbs/07_data.ipynb
 from .core import document_module

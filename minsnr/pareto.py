@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .schedule import VPSchedule
+from .core import check_choice, check_int, check_number, document_module
 from .loss import DiffusionLoss
+from .schedule import VPSchedule
 from .weighting import loss_weight
 
 # %% auto 0
@@ -26,20 +27,11 @@ def bin_edges(
     num_bins: int,  # K: bins, 1 ≤ K ≤ T
 ) -> list[int]:
     "Eq. (pareto-bins): the K + 1 edges; bin k is [edges[k], edges[k+1])."
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1: raise ValueError(f"T must be an integer ≥ 1, got {T!r}")
-    if isinstance(num_bins, bool) or not isinstance(num_bins, int) or not 1 <= num_bins <= T:
-        raise ValueError(f"num_bins must be an integer in [1, T={T}], got {num_bins!r}")
+    check_int("T", T, minimum=1)
+    check_int("num_bins", num_bins, 1, T)
     return [k * T // num_bins for k in range(num_bins + 1)]
 
 # %% ../nbs/11_pareto.ipynb
-def _check_count(value, what: str, minimum: int, maximum: int | None = None) -> int:
-    bad = isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum)
-    if bad:
-        limits = f"in [{minimum}, {maximum}]" if maximum is not None else f"≥ {minimum}"
-        raise ValueError(f"{what} must be an integer {limits}, got {value!r}")
-    return value
-
-
 def per_bin_gradients(
     model: nn.Module,  # model(x_t, t, y) predicting `target`
     schedule: VPSchedule,  # the noise schedule the model was trained with
@@ -56,8 +48,8 @@ def per_bin_gradients(
     "Eq. (pareto-bin-gradient) for every bin: the [K, P] float64 matrix G of per-bin gradients."
     if x0.ndim < 2 or len(x0) == 0: raise ValueError(f"x0 must be a non-empty batch [N, C, H, W], got shape {tuple(x0.shape)}")
     if y is not None and len(y) != len(x0): raise ValueError(f"got {len(x0)} images but {len(y)} labels")
-    n = len(x0) if samples_per_bin is None else _check_count(samples_per_bin, "samples_per_bin", 1, len(x0))
-    batch_size = _check_count(batch_size, "batch_size", 1)
+    n = len(x0) if samples_per_bin is None else check_int("samples_per_bin", samples_per_bin, 1, len(x0))
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     edges = bin_edges(schedule.T, num_bins)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params: raise ValueError("the model has no parameters that require a gradient")
@@ -92,7 +84,7 @@ def _check_gradients(G) -> Tensor:
     if not G.isfinite().all(): raise ValueError("G must be finite, got a NaN or infinite entry")
     return G
 
-
+# %% ../nbs/11_pareto.ipynb
 def _check_weights(w, K: int, what: str = "w") -> Tensor:
     w = torch.as_tensor(w, dtype=torch.float64)
     if w.shape != (K,): raise ValueError(f"{what} must have one entry per task, shape ({K},), got shape {tuple(w.shape)}")
@@ -103,20 +95,14 @@ def _check_weights(w, K: int, what: str = "w") -> Tensor:
     if w.sum() <= 0: raise ValueError(f"{what} must have a positive sum, got all zeros")
     return w
 
-
-def _check_lam(lam) -> float:
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
-        raise ValueError(f"lam must be a finite number ≥ 0 (λ of Eq. 11; 0 gives Eq. 10), got {lam!r}")
-    return float(lam)
-
-
+# %% ../nbs/11_pareto.ipynb
 def pareto_objective(
     G: Tensor,  # [K, P] per-task gradients g_k as rows
     w: Tensor,  # [K] weights ≥ 0 (normalised to sum 1 here)
     lam: float = 0.0,  # λ ≥ 0, the strength of the regulariser
 ) -> float:
     "Eq. (pareto-objective): ‖Σ_k w_k g_k‖² + λ Σ_k w_k², with w normalised to sum 1."
-    G, lam = _check_gradients(G), _check_lam(lam)
+    G, lam = _check_gradients(G), check_number("lam", lam, low=0, what="a finite number ≥ 0 (λ of Eq. 11; 0 gives Eq. 10)")
     w = _check_weights(w, len(G))
     w = w / w.sum()
     combined = (w[:, None] * G).sum(0)
@@ -132,10 +118,7 @@ class MinNormSolution:
     gap: float  # Frank-Wolfe duality gap at the end: F_λ(w*) − min F_λ ≤ gap
     iterations: int  # line searches (Frank-Wolfe) or linear solves (min-norm point) done
 
-
-MIN_NORM_METHODS = ("min-norm-point", "frank-wolfe")
-
-
+# %% ../nbs/11_pareto.ipynb
 def _frank_wolfe(A: Tensor, max_iters: int, tol: float) -> tuple[Tensor, int]:
     "Sener & Koltun's Algorithm 2 on F(w) = wᵀAw (A scaled so that max_k A_kk = 1)."
     K = len(A)
@@ -150,7 +133,7 @@ def _frank_wolfe(A: Tensor, max_iters: int, tol: float) -> tuple[Tensor, int]:
         w = (1 - gamma) * w
         w[s] += gamma
 
-
+# %% ../nbs/11_pareto.ipynb
 def _affine_minimiser(A_S: Tensor) -> Tensor:
     "Eq. (pareto-affine-minimiser): weights (sum 1, any sign) of the point of the affine hull nearest the origin."
     n = len(A_S)
@@ -162,7 +145,7 @@ def _affine_minimiser(A_S: Tensor) -> Tensor:
     except RuntimeError:  # singular only if rounding made S affinely dependent: take the least-squares solution
         return torch.linalg.lstsq(kkt, rhs[:, None], driver="gelsd").solution[:n, 0]
 
-
+# %% ../nbs/11_pareto.ipynb
 def _min_norm_point(A: Tensor, max_iters: int, tol: float) -> tuple[Tensor, int]:
     "Wolfe's (1976) min-norm-point algorithm on F(w) = wᵀAw (A scaled so that max_k A_kk = 1)."
     K = len(A)
@@ -192,6 +175,9 @@ def _min_norm_point(A: Tensor, max_iters: int, tol: float) -> tuple[Tensor, int]
             w = torch.zeros(K, dtype=torch.float64)
             w[S] = moved[keep] / moved[keep].sum()
 
+# %% ../nbs/11_pareto.ipynb
+MIN_NORM_METHODS = ("min-norm-point", "frank-wolfe")
+
 
 def min_norm_weights(
     G: Tensor,  # [K, P] per-task gradients g_k as rows
@@ -202,11 +188,10 @@ def min_norm_weights(
     tol: float = 1e-12,  # stop when the duality gap ≤ tol · max_k (‖g_k‖² + λ)
 ) -> MinNormSolution:
     "Eq. (pareto-min-norm) (λ = 0), or the minimiser of Eq. (pareto-objective), by a Frank-Wolfe method on the Gram matrix."
-    G, lam = _check_gradients(G), _check_lam(lam)
-    if method not in MIN_NORM_METHODS:
-        raise ValueError(f"unknown method {method!r}; valid choices: {', '.join(map(repr, MIN_NORM_METHODS))}")
-    max_iters = _check_count(max_iters, "max_iters", 0)
-    if not (isinstance(tol, (int, float)) and tol >= 0): raise ValueError(f"tol must be a number ≥ 0, got {tol!r}")
+    G, lam = _check_gradients(G), check_number("lam", lam, low=0, what="a finite number ≥ 0 (λ of Eq. 11; 0 gives Eq. 10)")
+    check_choice("method", method, MIN_NORM_METHODS)
+    max_iters = check_int("max_iters", max_iters, minimum=0)
+    tol = check_number("tol", tol, low=0, what="a finite number ≥ 0")
     K = len(G)
     A = G @ G.T + lam * torch.eye(K, dtype=torch.float64)
     scale = A.diagonal().max().item()
@@ -233,9 +218,9 @@ def ugd_weights(
     init: Tensor | None = None,  # [K] starting weights > 0 (β = log w); None: uniform
 ) -> Tensor:
     "Eqs. (pareto-ugd)–(pareto-ugd-step): weights w = softmax(β) from gradient descent on β."
-    G, lam = _check_gradients(G), _check_lam(lam)
-    steps = _check_count(steps, "steps", 0)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0): raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    G, lam = _check_gradients(G), check_number("lam", lam, low=0, what="a finite number ≥ 0 (λ of Eq. 11; 0 gives Eq. 10)")
+    steps = check_int("steps", steps, minimum=0)
+    lr = check_number("lr", lr, low=0, low_open=True, what="a finite number > 0")
     K = len(G)
     if init is None: beta = torch.zeros(K, dtype=torch.float64)
     else:
@@ -275,6 +260,4 @@ def strategy_bin_weights(
     return mean / mean.sum()
 
 # %% ../nbs/11_pareto.ipynb
-from .core import document_module
-
 document_module(globals())  # help() lists each parameter's comment

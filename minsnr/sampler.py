@@ -5,6 +5,7 @@
 # %% ../nbs/09_sampler.ipynb 2
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -13,22 +14,23 @@ from pathlib import Path
 from typing import Callable, Literal
 
 import torch
+from PIL import Image
 from torch import Tensor, nn
 
-from .schedule import VPSchedule
+from . import __version__, core
+from .core import atomic_write, atomic_write_json, check_choice, check_int, check_number, document_module
+from .data import decode_latents, load_vae
+from .schedule import VPSchedule, get_schedule
+from .trainer import (
+    TrainConfig, build_dataset, build_model, list_checkpoints, load_checkpoint, load_run, model_for_dataset)
 from .weighting import canonical_target
 
 # %% auto 0
-__all__ = ['Denoiser', 'NOISE_DRAWS', 'SAMPLING_MANIFEST', 'MANIFEST_SETTINGS', 'karras_sigmas', 'heun_sampler', 'euler_sampler',
-           'VPDenoiser', 'GuidedDenoiser', 'seed_noise', 'to_uint8', 'png_path', 'save_pngs', 'generate', 'parse_seeds',
-           'check_manifest', 'load_checkpoint_model', 'sample_run']
+__all__ = ['Denoiser', 'NOISE_DRAWS', 'T_MODES', 'SAMPLING_MANIFEST', 'MANIFEST_SETTINGS', 'karras_sigmas', 'heun_sampler',
+           'euler_sampler', 'VPDenoiser', 'GuidedDenoiser', 'seed_noise', 'to_uint8', 'png_path', 'save_pngs',
+           'generate', 'parse_seeds', 'check_manifest', 'load_checkpoint_model', 'sample_run']
 
 # %% ../nbs/09_sampler.ipynb
-def _check_sigma_range(sigma_min: float, sigma_max: float) -> None:
-    if not (0 < sigma_min < sigma_max < math.inf):
-        raise ValueError(f"need 0 < sigma_min < sigma_max < ∞, got sigma_min={sigma_min!r}, sigma_max={sigma_max!r}")
-
-
 def karras_sigmas(
     num_steps: int,  # N ≥ 1 noise levels before the final σ = 0
     sigma_min: float = 0.002,  # smallest non-zero noise level
@@ -36,10 +38,10 @@ def karras_sigmas(
     rho: float = 7.0,  # ρ: larger puts more steps at low noise
 ) -> Tensor:
     "Eq. (karras-sigmas): σ_0 = σ_max > … > σ_{N−1} = σ_min, then σ_N = 0; float64, length N + 1."
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be an integer ≥ 1, got {num_steps!r}")
-    _check_sigma_range(sigma_min, sigma_max)
-    if not rho > 0: raise ValueError(f"rho must be > 0, got {rho!r}")
+    check_int("num_steps", num_steps, 1)
+    check_number("sigma_min", sigma_min, 0, low_open=True, what="a finite number > 0")
+    check_number("sigma_max", sigma_max, sigma_min, low_open=True, what=f"a finite number > sigma_min = {sigma_min:g}")
+    check_number("rho", rho, 0, low_open=True, what="a finite number > 0")
     i = torch.arange(num_steps, dtype=torch.float64)
     frac = i / (num_steps - 1) if num_steps > 1 else i
     sigmas = (sigma_max ** (1 / rho) + frac * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
@@ -50,8 +52,9 @@ Denoiser = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
 
 
 def _sigma_range(denoiser, sigma_min: float, sigma_max: float) -> tuple[float, float]:
-    "The requested σ range clamped to the denoiser's own, if it declares one."
-    _check_sigma_range(sigma_min, sigma_max)
+    "The requested σ range, checked, then clamped to the denoiser's own if it declares one."
+    check_number("sigma_min", sigma_min, 0, low_open=True, what="a finite number > 0")
+    check_number("sigma_max", sigma_max, sigma_min, low_open=True, what=f"a finite number > sigma_min = {sigma_min:g}")
     lo, hi = max(sigma_min, getattr(denoiser, "sigma_min", 0.0)), min(sigma_max, getattr(denoiser, "sigma_max", math.inf))
     if not lo < hi:
         raise ValueError(f"the σ range [{sigma_min}, {sigma_max}] does not overlap the denoiser's "
@@ -64,13 +67,8 @@ def _evaluate(denoiser: Denoiser, x: Tensor, sigma: Tensor | float, class_labels
     sigma = torch.as_tensor(sigma, dtype=torch.float64, device=x.device).expand(len(x))
     return denoiser(x, sigma, class_labels).to(torch.float64)
 
-
-NOISE_DRAWS = ("when-churning", "every-step")
-
-
-def _check_noise_draw(noise_draw) -> None:
-    if noise_draw not in NOISE_DRAWS:
-        raise ValueError(f"noise_draw must be one of {', '.join(map(repr, NOISE_DRAWS))}, got {noise_draw!r}")
+# %% ../nbs/09_sampler.ipynb
+NOISE_DRAWS = ("when-churning", "every-step")  # when the churn noise is drawn: only where γ > 0, or on every step (EDM)
 
 
 def _churn(x: Tensor, sigma_cur: Tensor, num_steps: int, S_churn: float, S_min: float, S_max: float, S_noise: float,
@@ -84,7 +82,7 @@ def _churn(x: Tensor, sigma_cur: Tensor, num_steps: int, S_churn: float, S_min: 
     if gamma <= 0: return x, sigma_hat
     return x + (sigma_hat**2 - sigma_cur**2).sqrt() * S_noise * eps, sigma_hat
 
-
+# %% ../nbs/09_sampler.ipynb
 def heun_sampler(
     denoiser: Denoiser,  # D(x, sigma[batch], class_labels) ≈ E[x0 | x], EDM convention x = x0 + σ·n
     noise: Tensor,  # [B, ...] standard normal noise, the starting point (scaled by σ_max)
@@ -95,14 +93,14 @@ def heun_sampler(
     rho: float = 7.0,  # time-step exponent
     S_churn: float = 0.0,  # stochasticity (0: deterministic)
     S_min: float = 0.0,  # churn only for σ in [S_min, S_max]
-    S_max: float = math.inf,
+    S_max: float = math.inf,  # upper end of the churn's σ range
     S_noise: float = 1.0,  # scale of the churn noise
     class_labels: Tensor | None = None,  # [B] labels passed to the denoiser
     generator: torch.Generator | None = None,  # for the churn noise (drawn in float64 on the CPU)
     noise_draw: Literal["when-churning", "every-step"] = "when-churning",  # draw only where γ > 0, or every step as EDM
 ) -> Tensor:
     "Karras et al. (2022), Algorithm 2: samples x_N ≈ x0 in float64."
-    _check_noise_draw(noise_draw)
+    check_choice("noise_draw", noise_draw, NOISE_DRAWS)
     sigma_min, sigma_max = _sigma_range(denoiser, sigma_min, sigma_max)
     sigmas = karras_sigmas(num_steps, sigma_min, sigma_max, rho).to(noise.device)
     x_next = noise.to(torch.float64) * sigmas[0]  # line 2: x_0 ~ N(0, σ_0² I)
@@ -119,14 +117,14 @@ def heun_sampler(
             x_next = x_hat + (sigma_next - sigma_hat) * (0.5 * d_cur + 0.5 * d_prime)
     return x_next
 
-
+# %% ../nbs/09_sampler.ipynb
 def euler_sampler(denoiser: Denoiser, noise: Tensor, *, num_steps: int = 18, sigma_min: float = 0.002,
                   sigma_max: float = 80.0, rho: float = 7.0, S_churn: float = 0.0, S_min: float = 0.0,
                   S_max: float = math.inf, S_noise: float = 1.0, class_labels: Tensor | None = None,
                   generator: torch.Generator | None = None,
                   noise_draw: Literal["when-churning", "every-step"] = "when-churning") -> Tensor:
     "First-order (Euler) version of `heun_sampler`, same arguments: NFE = N."
-    _check_noise_draw(noise_draw)
+    check_choice("noise_draw", noise_draw, NOISE_DRAWS)
     sigma_min, sigma_max = _sigma_range(denoiser, sigma_min, sigma_max)
     sigmas = karras_sigmas(num_steps, sigma_min, sigma_max, rho).to(noise.device)
     x = noise.to(torch.float64) * sigmas[0]
@@ -136,6 +134,9 @@ def euler_sampler(denoiser: Denoiser, noise: Tensor, *, num_steps: int = 18, sig
     return x
 
 # %% ../nbs/09_sampler.ipynb
+T_MODES = ("interp", "nearest")  # σ → timestep: fractional (exact), or the nearest grid point (the official code)
+
+
 def _first_tensor(model) -> Tensor | None:
     "The first floating-point parameter or buffer of `model`; None for a model with neither, or a plain function."
     if not isinstance(model, nn.Module): return None
@@ -155,10 +156,10 @@ class VPDenoiser(nn.Module):
     ):
         super().__init__()
         self.model, self.schedule, self.target = model, schedule, canonical_target(target)
-        if t_mode not in ("interp", "nearest"): raise ValueError(f"t_mode must be 'interp' or 'nearest', got {t_mode!r}")
+        self.t_mode = check_choice("t_mode", t_mode, T_MODES)
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise ValueError(f"dtype must be a floating-point torch.dtype or None, got {dtype!r}")
-        self.t_mode, self.dtype = t_mode, dtype
+        self.dtype = dtype
         self.sigma_min, self.sigma_max = schedule.sigma_edm_min, schedule.sigma_edm_max
 
     def forward(self, x: Tensor, sigma: Tensor, class_labels: Tensor | None = None) -> Tensor:
@@ -184,7 +185,7 @@ class GuidedDenoiser(nn.Module):
         interval: tuple[float, float] | None = None,  # guide only for σ_lo ≤ σ ≤ σ_hi; None: everywhere
     ):
         super().__init__()
-        if not math.isfinite(scale): raise ValueError(f"guidance scale must be finite, got {scale!r}")
+        check_number("scale", scale)
         if interval is not None and not (0 <= interval[0] < interval[1]):
             raise ValueError(f"interval must be (σ_lo, σ_hi) with 0 ≤ σ_lo < σ_hi, got {interval!r}")
         self.denoiser, self.scale, self.null_label, self.interval = denoiser, scale, null_label, interval
@@ -202,20 +203,29 @@ class GuidedDenoiser(nn.Module):
         return torch.where(inside, guided, cond)
 
 # %% ../nbs/09_sampler.ipynb
-def seed_noise(seed: int, shape: tuple[int, ...], num_classes: int | None = None) -> tuple[Tensor, int | None]:
+def seed_noise(
+    seed: int,  # the image's seed
+    shape: tuple[int, ...],  # its shape (C, H, W)
+    num_classes: int | None = None,  # a conditional model's number of classes; None: no class is drawn
+) -> tuple[Tensor, int | None]:
     "The starting noise of one image (float64) and, for a conditional model, its random class, from `seed` alone."
     g = torch.Generator().manual_seed(seed)
     # the class first, so that it depends on the seed only, not on the image shape
     label = int(torch.randint(0, num_classes, (), generator=g)) if num_classes else None
     return torch.randn(shape, generator=g, dtype=torch.float64), label
 
+# %% ../nbs/09_sampler.ipynb
+def to_uint8(
+    images: Tensor,  # [B, C, H, W] in [−1, 1]
+) -> Tensor:
+    "uint8 pixels [B, H, W, C] on the CPU, as image files store them (`minsnr.core.to_uint8`, clipped to [−1, 1] as in EDM)."
+    return core.to_uint8(images).permute(0, 2, 3, 1).cpu()
 
-def to_uint8(images: Tensor) -> Tensor:
-    "[B, C, H, W] in [−1, 1] → uint8 [B, H, W, C] (a sampler's overshoot beyond [−1, 1] is clipped, as EDM's generate.py does)."
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu()
-
-
-def png_path(out_dir: str | Path, seed: int) -> Path:
+# %% ../nbs/09_sampler.ipynb
+def png_path(
+    out_dir: str | Path,  # the folder of samples
+    seed: int,  # the image's seed
+) -> Path:
     "Where the image of `seed` goes: <out_dir>/<seed:06d>.png."
     return Path(out_dir) / f"{seed:06d}.png"
 
@@ -225,25 +235,13 @@ def save_pngs(
     seeds: list[int],  # one per image: its file name
     out_dir: str | Path,  # created if needed
 ) -> None:
-    "Write each image as <out_dir>/<seed:06d>.png, atomically: a temporary name, then a rename."
-    from PIL import Image
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    "Write each image as <out_dir>/<seed:06d>.png through `atomic_write` (a temporary `.<name>.<pid>.tmp`, never taken for an image)."
     for img, seed in zip(to_uint8(images), seeds):
-        arr, path = img.numpy(), png_path(out, seed)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not *.png: never taken for a finished image
-        try:
-            Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(tmp, format="PNG")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        arr = img.numpy()
+        pil = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
+        atomic_write(png_path(out_dir, seed), lambda f: pil.save(f, format="PNG"))
 
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-
-
+# %% ../nbs/09_sampler.ipynb
 def generate(
     model: nn.Module,  # a backbone model(x_t, t, y) with a `config` (img_size, in_chans, num_classes)
     schedule: VPSchedule,  # its training schedule
@@ -253,11 +251,13 @@ def generate(
     classes: int | list[int] | Tensor | None = None,  # one class for all, or a class per seed; None: random per seed (conditional models)
     batch_size: int = 64,  # images per sampler call
     num_steps: int = 30,  # Heun steps (the paper: 30 ablations, 20 ImageNet-64, 50 ImageNet-256)
-    sampler: Literal["heun", "euler"] = "heun",
+    sampler: Literal["heun", "euler"] = "heun",  # Algorithm 2, or its first-order version
     cfg_scale: float = 1.0,  # classifier-free guidance scale (1: none; the paper: 1.5 on ImageNet-256)
     cfg_interval: tuple[float, float] | None = None,  # guide only for σ in this interval
     t_mode: Literal["interp", "nearest"] = "interp",  # σ → timestep mapping
-    sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0,
+    sigma_min: float = 0.002,  # smallest non-zero noise level
+    sigma_max: float = 80.0,  # largest noise level
+    rho: float = 7.0,  # time-step exponent
     vae: nn.Module | None = None,  # AutoencoderKL to decode latents; None: the model works in pixel space
     out_dir: str | Path | None = None,  # write <seed>.png here, each batch as soon as it is done
     skip_existing: bool = False,  # with out_dir: do not draw the seeds whose PNG is already there (resume)
@@ -269,8 +269,9 @@ def generate(
     device = torch.device(device) if device else getattr(_first_tensor(model), "device", torch.device("cpu"))
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     seeds = list(seeds)
-    _check_int("batch_size", batch_size, 1)
-    _check_int("num_steps", num_steps, 1)
+    check_int("batch_size", batch_size, 1)
+    check_int("num_steps", num_steps, 1)
+    check_choice("sampler", sampler, ("heun", "euler"))
     if isinstance(classes, int) and not isinstance(classes, bool): classes = [classes] * len(seeds)
     if classes is not None:
         classes = [int(c) for c in classes]
@@ -280,10 +281,9 @@ def generate(
         if bad: raise ValueError(f"class {bad[0]} is outside [0, {cfg.num_classes - 1}]")
     if cfg_scale != 1.0 and cfg.num_classes is None:
         raise ValueError(f"cfg_scale={cfg_scale} needs a class-conditional model, but this one has num_classes=None")
-    if sampler not in ("heun", "euler"): raise ValueError(f"sampler must be 'heun' or 'euler', got {sampler!r}")
     denoiser = VPDenoiser(model, schedule, target, t_mode)
     if cfg_scale != 1.0: denoiser = GuidedDenoiser(denoiser, cfg_scale, cfg.num_classes, cfg_interval)
-    run = heun_sampler if sampler == "heun" else euler_sampler
+    run = heun_sampler if sampler == "heun" else euler_sampler  # looked up now: a test may replace either
     shape = (cfg.in_chans, cfg.img_size, cfg.img_size)
     # split first, then skip: every process decides on the same share, whatever the others have written already
     mine = list(range(rank, len(seeds), world))
@@ -300,9 +300,7 @@ def generate(
         with torch.no_grad():
             x = run(denoiser, noise, num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
                     class_labels=labels)
-            if vae is not None:
-                from minsnr.data import decode_latents
-                x = decode_latents(x.float(), vae)
+            if vae is not None: x = decode_latents(x.float(), vae)
         x = x.float().clamp(-1, 1).cpu()
         if out_dir is not None: save_pngs(x, [seeds[i] for i in chunk], out_dir)  # now: an interruption keeps this batch
         if return_images: images.append(x)
@@ -350,7 +348,6 @@ def check_manifest(
     settings: dict,  # the MANIFEST_SETTINGS of this job, plus anything to record (e.g. num_classes, dataset)
 ) -> Path:
     "Write <out_dir>/sampling.json, or check that the one there has the same MANIFEST_SETTINGS; a ValueError names what differs."
-    from minsnr import __version__
     out = Path(out_dir)
     path = out / SAMPLING_MANIFEST
     settings = json.loads(json.dumps(settings))  # tuples as lists, as they come back from the file
@@ -367,16 +364,12 @@ def check_manifest(
     if pngs:
         raise ValueError(f"out_dir {str(out)!r} already holds {len(pngs)} PNGs (e.g. {sorted(pngs)[0]}) but no "
                          f"{SAMPLING_MANIFEST}, so their settings are unknown: pass a new out_dir")
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"settings": settings, "minsnr_version": __version__}, indent=1))
-    os.replace(tmp, path)  # atomic: a second process finds the whole file or none
-    return path
+    # atomic: a second process finds the whole file or none
+    return atomic_write_json(path, {"settings": settings, "minsnr_version": __version__})
 
 # %% ../nbs/09_sampler.ipynb
 def _resolve_checkpoint(run_dir: Path, checkpoint: str) -> Path:
     "A checkpoint given as a path, or as a file name inside the run folder; else a FileNotFoundError listing the run's."
-    from minsnr.trainer import list_checkpoints
     for path in (Path(checkpoint), run_dir / checkpoint):
         if path.is_file(): return path
     found = [p.name for p in list_checkpoints(run_dir)]
@@ -384,27 +377,13 @@ def _resolve_checkpoint(run_dir: Path, checkpoint: str) -> Path:
                             f"the run's checkpoints: {', '.join(found) or 'none'}")
 
 
-def _check_run_dir(run_dir: Path, weights: str, checkpoint: str | None) -> None:
-    "A FileNotFoundError unless `run_dir` is a training run with the weights asked for."
-    from minsnr.trainer import list_checkpoints
-    if not run_dir.is_dir(): raise FileNotFoundError(f"run_dir {str(run_dir)!r} is not a folder: pass a training run's out_dir")
-    ckpts = list_checkpoints(run_dir)
-    if not (run_dir / "config.json").is_file() and not ckpts:
-        raise FileNotFoundError(f"run_dir {str(run_dir)!r} is not a minsnr run (no config.json, no ckpt-*.pt): pass a training run's out_dir")
-    if checkpoint is None and not (run_dir / f"{weights}.safetensors").is_file():
-        hint = f"pass checkpoint={ckpts[0].name} (its newest checkpoint)" if ckpts else "train it to the end"
-        raise FileNotFoundError(f"run_dir {str(run_dir)!r} has no {weights}.safetensors (training writes it at the end): {hint}")
-
-
 def load_checkpoint_model(
     run_dir: str | Path,  # the run the checkpoint belongs to (its model.json, if there, gives the backbone's exact config)
     checkpoint: str | Path,  # a checkpoint written by the trainer (path, or file name inside run_dir)
     weights: Literal["ema", "model"] = "ema",  # the EMA weights stored in it, or the raw ones
-    device: str | torch.device = "cpu",
-) -> tuple[nn.Module, object]:
+    device: str | torch.device = "cpu",  # where the model goes
+) -> tuple[nn.Module, TrainConfig]:
     "The backbone (eval mode) with the weights of one checkpoint of a run, and the run's TrainConfig."
-    import dataclasses
-    from minsnr.trainer import TrainConfig, build_dataset, build_model, load_checkpoint, model_for_dataset
     run_dir = Path(run_dir)
     path = _resolve_checkpoint(run_dir, str(checkpoint))
     try: state = load_checkpoint(path)
@@ -421,12 +400,18 @@ def load_checkpoint_model(
     model.load_state_dict(state[weights])
     return model.to(device).eval(), config
 
+# %% ../nbs/09_sampler.ipynb
+def _check_run_dir(run_dir: Path, weights: str, checkpoint: str | None) -> None:
+    "A FileNotFoundError unless `run_dir` is a training run with the weights asked for."
+    if not run_dir.is_dir(): raise FileNotFoundError(f"run_dir {str(run_dir)!r} is not a folder: pass a training run's out_dir")
+    ckpts = list_checkpoints(run_dir)
+    if not (run_dir / "config.json").is_file() and not ckpts:
+        raise FileNotFoundError(f"run_dir {str(run_dir)!r} is not a minsnr run (no config.json, no ckpt-*.pt): pass a training run's out_dir")
+    if checkpoint is None and not (run_dir / f"{weights}.safetensors").is_file():
+        hint = f"pass checkpoint={ckpts[0].name} (its newest checkpoint)" if ckpts else "train it to the end"
+        raise FileNotFoundError(f"run_dir {str(run_dir)!r} has no {weights}.safetensors (training writes it at the end): {hint}")
 
-def _check_choice(name: str, value, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-
-
+# %% ../nbs/09_sampler.ipynb
 def sample_run(
     run_dir: str,  # a training run's out_dir (finished, or with checkpoints when `checkpoint` is given)
     out_dir: str,  # where the PNGs and sampling.json go (created; an existing one must hold this job's settings)
@@ -445,9 +430,6 @@ def sample_run(
     vae_dir: str | None = None,  # local SD-VAE folder: needed to decode a latent run's samples
 ) -> int:
     "Sample the missing PNGs of a run's seeds into out_dir (this process's share), checking everything first; returns how many it wrote."
-    from minsnr import __version__
-    from minsnr.schedule import get_schedule
-    from minsnr.trainer import load_run
     # 1. the arguments themselves, before anything is loaded or drawn
     out, run = Path(out_dir), Path(run_dir)
     if str(out_dir).strip() in ("", "."): raise ValueError(f"out_dir must name a folder for the samples, got {out_dir!r}")
@@ -457,22 +439,20 @@ def sample_run(
             raise ValueError("pass either seeds or num_images (with seed_start), not both")
         seeds = parse_seeds(seeds)
     else:
-        _check_int("num_images", 50_000 if num_images is None else num_images, 1)
-        _check_int("seed_start", seed_start, 0)
-        seeds = list(range(seed_start, seed_start + (50_000 if num_images is None else num_images)))
-    _check_int("batch_size", batch_size, 1)
-    _check_int("num_steps", num_steps, 1)
-    _check_choice("weights", weights, ("ema", "model"))
-    _check_choice("sampler", sampler, ("heun", "euler"))
-    _check_choice("t_mode", t_mode, ("interp", "nearest"))
-    if isinstance(cfg_scale, bool) or not isinstance(cfg_scale, (int, float)) or not math.isfinite(cfg_scale):
-        raise ValueError(f"cfg_scale must be a finite number, got {cfg_scale!r}")
+        num_images = check_int("num_images", 50_000 if num_images is None else num_images, 1)
+        seeds = list(range(check_int("seed_start", seed_start, 0), seed_start + num_images))
+    check_int("batch_size", batch_size, 1)
+    check_int("num_steps", num_steps, 1)
+    check_choice("weights", weights, ("ema", "model"))
+    check_choice("sampler", sampler, ("heun", "euler"))
+    check_choice("t_mode", t_mode, T_MODES)
+    check_number("cfg_scale", cfg_scale)
     if cfg_interval is not None:
         if len(cfg_interval) != 2 or not 0 <= cfg_interval[0] < cfg_interval[1]:
             raise ValueError(f"cfg_interval must be [σ_lo, σ_hi] with 0 ≤ σ_lo < σ_hi, got {cfg_interval!r}")
         cfg_interval = (float(cfg_interval[0]), float(cfg_interval[1]))
         if cfg_scale == 1.0: raise ValueError(f"cfg_interval={list(cfg_interval)} needs guidance: set cfg_scale ≠ 1 too")
-    if classes is not None: _check_int("classes", classes, 0)
+    if classes is not None: check_int("classes", classes, 0)
     # 2. the run and its weights
     _check_run_dir(run, weights, checkpoint)
     if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
@@ -492,7 +472,6 @@ def sample_run(
     if cfg.dataset == "latents":
         if vae_dir is None: raise ValueError("this run trained on latents: pass vae_dir=<local SD-VAE folder> to decode them")
         if not Path(vae_dir).is_dir(): raise FileNotFoundError(f"vae_dir {vae_dir!r} is not a folder: pass the local SD-VAE folder")
-        from minsnr.data import load_vae
         vae = load_vae(vae_dir, device)
     elif vae_dir is not None:
         raise ValueError(f"vae_dir is only for latent runs, and this one trained on {cfg.dataset!r} in pixel space: leave vae_dir unset")
@@ -508,6 +487,4 @@ def sample_run(
     return len(mine)
 
 # %% ../nbs/09_sampler.ipynb
-from .core import document_module
-
 document_module(globals())  # help() lists each parameter's comment

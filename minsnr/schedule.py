@@ -11,6 +11,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from .core import check_choice, check_int, document_module
+
 # %% auto 0
 __all__ = ['TimestepLike', 'SCHEDULES', 'cosine_betas', 'linear_betas', 'VPSchedule', 'cosine_schedule', 'linear_schedule',
            'get_schedule', 'zero_terminal_snr']
@@ -22,15 +24,10 @@ def cosine_betas(
     max_beta: float = 0.999,  # clip of the last betas, as in improved DDPM
 ) -> Tensor:
     "β_0…β_{T−1} of the cosine schedule (Nichol & Dhariwal 2021, Eq. 17), in float64."
-    _check_T(T)
+    check_int("T", T, minimum=2)
     u = torch.arange(T + 1, dtype=torch.float64) / T
     f = torch.cos((u + s) / (1 + s) * math.pi / 2) ** 2
     return (1 - f[1:] / f[:-1]).clamp(max=max_beta)
-
-
-def _check_T(T) -> None:
-    if isinstance(T, bool) or not isinstance(T, int) or T < 2:
-        raise ValueError(f"T must be an integer ≥ 2 (the number of timesteps), got {T!r}")
 
 # %% ../nbs/01_schedule.ipynb
 def linear_betas(
@@ -39,14 +36,43 @@ def linear_betas(
     beta_end: float = 0.02,  # β_{T−1} at T = 1000
 ) -> Tensor:
     "β_0…β_{T−1} of DDPM's linear schedule, scaled by 1000/T as in guided-diffusion, in float64."
-    _check_T(T)
+    check_int("T", T, minimum=2)
     scale = 1000 / T
     return torch.linspace(scale * beta_start, scale * beta_end, T, dtype=torch.float64)
 
 # %% ../nbs/01_schedule.ipynb
-TimestepLike = int | float | Tensor
+TimestepLike = int | float | Tensor  # what every method of VPSchedule accepts as t
 
+# %% ../nbs/01_schedule.ipynb
+def _check_alphas_cumprod(alphas_cumprod) -> Tensor:
+    "ᾱ_t as a float64 CPU tensor, if it is 1-D, in [0, 1] and strictly decreasing; else a ValueError naming the entry."
+    ac = torch.as_tensor(alphas_cumprod, dtype=torch.float64).detach().cpu()
+    if ac.ndim != 1 or len(ac) < 2:
+        raise ValueError(f"alphas_cumprod must be 1-D with at least 2 entries, got shape {tuple(ac.shape)}")
+    outside = ac.isnan() | (ac < 0) | (ac > 1)
+    if outside.any():
+        raise ValueError(f"alphas_cumprod must lie in [0, 1], found {ac[outside][0].item()!r}")
+    if not (ac[1:] < ac[:-1]).all():
+        i = int((ac[1:] >= ac[:-1]).nonzero()[0])
+        raise ValueError(f"alphas_cumprod must be strictly decreasing, but ᾱ[{i}]={ac[i].item()!r} ≤ ᾱ[{i + 1}]={ac[i + 1].item()!r}")
+    return ac
 
+# %% ../nbs/01_schedule.ipynb
+def _as_timesteps(
+    t: TimestepLike,  # integer or real timestep(s)
+    T: int,  # the schedule's number of timesteps
+) -> Tensor:
+    "`t` as a tensor (integer dtype kept, real made float64), checked against [0, T−1]."
+    if isinstance(t, bool): raise ValueError(f"timestep must be a number, got {t!r}")
+    t = torch.as_tensor(t)
+    if t.dtype == torch.bool or t.is_complex(): raise ValueError(f"timesteps must be integer or real, got dtype {t.dtype}")
+    if t.is_floating_point(): t = t.to(torch.float64)
+    bad = t.isnan() | (t < 0) | (t > T - 1)
+    if bad.any():
+        raise ValueError(f"timestep {t[bad].flatten()[0].item()!r} is outside the schedule's range [0, {T - 1}]")
+    return t
+
+# %% ../nbs/01_schedule.ipynb
 class VPSchedule:
     "A discrete variance-preserving schedule ᾱ_0 > … > ᾱ_{T−1} and every quantity derived from it, in float64."
 
@@ -55,15 +81,7 @@ class VPSchedule:
         alphas_cumprod: Tensor,  # ᾱ_t for t = 0…T−1: strictly decreasing, in [0, 1]
         name: str = "custom",  # shown in the repr
     ):
-        ac = torch.as_tensor(alphas_cumprod, dtype=torch.float64).detach().cpu()
-        if ac.ndim != 1 or len(ac) < 2:
-            raise ValueError(f"alphas_cumprod must be 1-D with at least 2 entries, got shape {tuple(ac.shape)}")
-        outside = ac.isnan() | (ac < 0) | (ac > 1)
-        if outside.any():
-            raise ValueError(f"alphas_cumprod must lie in [0, 1], found {ac[outside][0].item()!r}")
-        if not (ac[1:] < ac[:-1]).all():
-            i = int((ac[1:] >= ac[:-1]).nonzero()[0])
-            raise ValueError(f"alphas_cumprod must be strictly decreasing, but ᾱ[{i}]={ac[i].item()!r} ≤ ᾱ[{i + 1}]={ac[i + 1].item()!r}")
+        ac = _check_alphas_cumprod(alphas_cumprod)
         self.alphas_cumprod, self.name = ac, name
         # λ_t = log ᾱ − log(1 − ᾱ): exact at both ends (+∞ where ᾱ = 1, −∞ where ᾱ = 0)
         self.logsnr_grid = ac.log() - torch.log1p(-ac)
@@ -89,7 +107,7 @@ class VPSchedule:
 
     def logsnr(self, t: TimestepLike) -> Tensor:
         "λ(t) = log SNR(t): the grid value at integer t, linear interpolation of λ between neighbours otherwise."
-        t = self._as_timesteps(t)
+        t = _as_timesteps(t, self.T)
         grid = self._grid(t.device)
         if not t.is_floating_point(): return grid[t]
         lo = t.floor().long().clamp(max=self.T - 2)
@@ -121,8 +139,7 @@ class VPSchedule:
         mode: Literal["interp", "nearest"] = "interp",  # fractional timestep, or the nearest grid timestep
     ) -> Tensor:
         "Timestep(s) whose EDM noise level is `sigma`: float64 for `interp`, int64 for `nearest`; clamped to the range."
-        if mode not in ("interp", "nearest"):
-            raise ValueError(f"mode must be one of 'interp', 'nearest', got {mode!r}")
+        check_choice("mode", mode, ("interp", "nearest"))
         sigma = torch.as_tensor(sigma, dtype=torch.float64)
         bad = sigma.isnan() | (sigma < 0)
         if bad.any(): raise ValueError(f"sigma must be ≥ 0 and not NaN, got {sigma[bad].flatten()[0].item()!r}")
@@ -145,28 +162,17 @@ class VPSchedule:
         if device not in self._grids: self._grids[device] = self.logsnr_grid.to(device)
         return self._grids[device]
 
-    def _as_timesteps(self, t: TimestepLike) -> Tensor:
-        "`t` as a tensor (integer dtype kept, real made float64), checked against [0, T−1]."
-        if isinstance(t, bool): raise ValueError(f"timestep must be a number, got {t!r}")
-        t = torch.as_tensor(t)
-        if t.dtype == torch.bool or t.is_complex(): raise ValueError(f"timesteps must be integer or real, got dtype {t.dtype}")
-        if t.is_floating_point(): t = t.to(torch.float64)
-        bad = t.isnan() | (t < 0) | (t > self.T - 1)
-        if bad.any():
-            raise ValueError(f"timestep {t[bad].flatten()[0].item()!r} is outside the schedule's range [0, {self.T - 1}]")
-        return t
-
 # %% ../nbs/01_schedule.ipynb
 def cosine_schedule(T: int = 1000) -> VPSchedule:  # number of timesteps
     "The cosine schedule of improved DDPM / guided-diffusion (the paper's default)."
     return VPSchedule(torch.cumprod(1 - cosine_betas(T), 0), name="cosine")
 
-
+# %% ../nbs/01_schedule.ipynb
 def linear_schedule(T: int = 1000) -> VPSchedule:  # number of timesteps
     "DDPM's linear schedule, β from 1e-4 to 0.02 (scaled by 1000/T)."
     return VPSchedule(torch.cumprod(1 - linear_betas(T), 0), name="linear")
 
-
+# %% ../nbs/01_schedule.ipynb
 # '-zt': the same schedule with zero terminal SNR (`zero_terminal_snr`, below; looked up when called)
 SCHEDULES = {"cosine": cosine_schedule, "linear": linear_schedule,
              "cosine-zt": lambda T=1000: zero_terminal_snr(cosine_schedule(T)),
@@ -184,12 +190,10 @@ def get_schedule(
 
 # %% ../nbs/01_schedule.ipynb
 def zero_terminal_snr(schedule: VPSchedule) -> VPSchedule:  # the schedule to rescale
-    "The schedule rescaled so that SNR(T−1) = 0 and SNR(0) is unchanged (Lin et al. 2024, Algorithm 1)."
+    "Eq. (zero-snr): the schedule rescaled so that SNR(T−1) = 0 and SNR(0) is unchanged (Lin et al. 2024, Algorithm 1)."
     root = schedule.alphas_cumprod.sqrt()
     first, last = root[0], root[-1]
     return VPSchedule(((root - last) * first / (first - last)) ** 2, name=f"{schedule.name}+zero-snr")
 
 # %% ../nbs/01_schedule.ipynb
-from .core import document_module
-
 document_module(globals())  # help() lists each parameter's comment

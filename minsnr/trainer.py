@@ -5,19 +5,21 @@
 # %% ../nbs/08_trainer.ipynb 2
 from __future__ import annotations
 
+import copy
 import dataclasses
+import importlib.util
 import json
 import math
 import os
 import re
-import importlib.util
 import signal
 import socket
 import sys
+import threading
 import time
 import warnings
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -25,17 +27,20 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from . import unet, vit
+from .core import atomic_write, atomic_write_json, check_choice, check_int, check_number
+from .data import DATASETS, TOY_DATASETS, ShardedInfiniteSampler, make_dataset
 from .loss import DiffusionLoss, LossOutput
-from .schedule import VPSchedule, get_schedule
-from .weighting import TimestepSampler, canonical_target, loss_weight, parse_weighting, target_factor, timestep_sampler
+from .schedule import get_schedule
+from .weighting import loss_weight, parse_weighting, timestep_sampler
 
 # %% auto 0
 __all__ = ['LR_SCHEDULES', 'CKPT_PATTERN', 'RESUMABLE_CHANGES', 'LEGACY_DEFAULTS', 'LOCK_NAME', 'NUM_BINS', 'ema_decay_at', 'EMA',
            'TrainConfig', 'micro_rows', 'step_loader', 'checkpoint_path', 'list_checkpoints', 'save_checkpoint',
            'load_checkpoint', 'checkpoint_problem', 'set_aside', 'prune_checkpoints', 'load_latest_checkpoint',
-           'config_differences', 'RunLockedError', 'run_contents', 'acquire_lock', 'release_lock', 'truncate_metrics',
-           'build_model', 'build_dataset', 'model_for_dataset', 'DistInfo', 'init_distributed', 'load_run', 'beta1_at',
-           'lr_at', 'train', 'threading_main']
+           'config_differences', 'run_contents', 'RunLockedError', 'acquire_lock', 'release_lock', 'truncate_metrics',
+           'build_model', 'build_dataset', 'model_for_dataset', 'DistInfo', 'init_distributed', 'beta1_at', 'lr_at',
+           'threading_main', 'train', 'load_run']
 
 # %% ../nbs/08_trainer.ipynb
 def ema_decay_at(
@@ -47,7 +52,7 @@ def ema_decay_at(
     if power is None: return decay
     return min(decay, 1 - (1 + updates) ** -power)
 
-
+# %% ../nbs/08_trainer.ipynb
 class EMA:
     "Exponential moving average of a model's parameters: θ̄ ← β_n·θ̄ + (1−β_n)·θ, with the warm-up of Eq. (ema-warmup)."
 
@@ -57,13 +62,12 @@ class EMA:
         decay: float = 0.9999,  # β_max: the cap of the warm-up, or the fixed β when `power` is None
         power: float | None = 2 / 3,  # warm-up exponent p; None: a fixed decay
     ):
-        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {decay!r}")
-        if power is not None and (isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 < power < math.inf):
-            raise ValueError(f"ema_warmup_power must be a number > 0 or None (a fixed ema_decay), got {power!r}")
+        check_number("ema_decay", decay, 0, 1, high_open=True)
+        if power is not None:
+            check_number("ema_warmup_power", power, 0, low_open=True, what="a number > 0 or None (a fixed ema_decay)")
         self.decay, self.power = decay, power
         self.updates = 0  # EMA updates done (fp16 steps skipped by the loss scaler do not count); saved in checkpoints
-        self.model = _clone_module(model)
+        self.model = copy.deepcopy(model).requires_grad_(False).eval()  # a frozen copy
 
     @property
     def current_decay(self) -> float:
@@ -81,14 +85,6 @@ class EMA:
 
     def state_dict(self) -> dict: return self.model.state_dict()
     def load_state_dict(self, state: dict) -> None: self.model.load_state_dict(state)
-
-
-def _clone_module(model: nn.Module) -> nn.Module:
-    "A frozen copy of `model` (copy.deepcopy, detached from autograd)."
-    import copy
-    clone = copy.deepcopy(model)
-    clone.requires_grad_(False)
-    return clone.eval()
 
 # %% ../nbs/08_trainer.ipynb
 LR_SCHEDULES = ("constant", "cosine", "linear")  # after the warm-up: the paper's constant rate, or a decay to 0 at `steps`
@@ -141,61 +137,9 @@ class TrainConfig:
 
     def __post_init__(self):
         if isinstance(self.betas, list): self.betas = tuple(self.betas)
-        for name in ("compile", "tensorboard", "progress"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        checks = [("global_batch", self.global_batch, 1), ("grad_accum", self.grad_accum, 1), ("steps", self.steps, 1),
-                  ("log_every", self.log_every, 1), ("ckpt_every", self.ckpt_every, 1), ("keep_ckpts", self.keep_ckpts, 1),
-                  ("num_timesteps", self.num_timesteps, 2), ("warmup_steps", self.warmup_steps, 0),
-                  ("num_workers", self.num_workers, 0), ("seed", self.seed, 0)]
-        for name, value, minimum in checks:
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-        for name in ("dataset", "model", "schedule", "target", "weighting", "timestep_sampler", "lr_schedule", "out_dir", "resume"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
-                raise ValueError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
-        for name in ("data_options", "model_kwargs", "timestep_sampler_options"):
-            if not isinstance(getattr(self, name), dict): raise ValueError(f"{name} must be a mapping, got {getattr(self, name)!r}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be one of 'fp32', 'bf16', 'fp16', got {self.precision!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}, got {self.lr_schedule!r}")
-        _check_number("class_drop_prob", self.class_drop_prob, 0, 1, "in [0, 1)")
-        _check_number("lr", self.lr, 0, math.inf, "a finite number > 0", low_open=True)
-        _check_number("grad_clip", self.grad_clip, 0, math.inf, "a finite number ≥ 0 (0: off)")
-        _check_number("weight_decay", self.weight_decay, 0, math.inf, "a finite number ≥ 0")
-        _check_number("ema_decay", self.ema_decay, 0, 1, "in [0, 1)")
-        if self.ema_warmup_power is not None:
-            _check_number("ema_warmup_power", self.ema_warmup_power, 0, math.inf, "a number > 0 or None (a fixed ema_decay)", low_open=True)
-        if not isinstance(self.betas, tuple) or len(self.betas) != 2 or not all(_is_real(b) and 0 <= b < 1 for b in self.betas):
-            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        if self.beta1_end is not None and not (_is_real(self.beta1_end) and 0 <= self.beta1_end < 1):
-            raise ValueError(f"beta1_end must be in [0, 1) or None (no momentum decay), got {self.beta1_end!r}")
-        self._check_data()
-        timestep_sampler(self.timestep_sampler, self.num_timesteps, **self.sampler_options())  # raises on a bad name or option
-        weighting, gamma, _ = parse_weighting(self.weighting, self.target, self.gamma)  # raises on a bad strategy, target or γ
-        if self.gamma is not None and gamma is None:
-            raise ValueError(f"weighting={self.weighting!r} has no γ, but gamma={self.gamma!r} was given: set gamma=None")
-        schedule = get_schedule(self.schedule, self.num_timesteps)  # raises on a bad name (the linear one needs T ≥ 20)
-        weights = loss_weight(schedule.snr(torch.arange(self.num_timesteps)), weighting.name, self.target, gamma)
-        if not weights.isfinite().all():
-            t = int((~weights.isfinite()).nonzero()[0])
-            raise ValueError(f"weighting={self.weighting!r} with target={self.target!r} has an infinite loss weight at t={t} "
-                             f"(SNR={schedule.snr(t).item():.3g}) of schedule={self.schedule!r}: choose a weighting that "
-                             "is finite there (e.g. 'min-snr') or another target or schedule")
-        if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
-            raise ValueError("tensorboard=True needs the tensorboard package, which is not installed (pip install tensorboard)")
-
-    def _check_data(self) -> None:
-        "The dataset name, and data_dir given exactly when the dataset reads local files."
-        from minsnr.data import DATASETS, TOY_DATASETS
-        key = self.dataset.strip().lower().replace("_", "-")
-        if key not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; valid choices: {', '.join(map(repr, DATASETS))}")
-        if key in TOY_DATASETS and self.data_dir is not None:
-            raise ValueError(f"dataset={self.dataset!r} is bundled and takes no data_dir, got data_dir={self.data_dir!r}")
-        if key not in TOY_DATASETS and not (isinstance(self.data_dir, str) and self.data_dir.strip()):
-            raise ValueError(f"dataset={self.dataset!r} reads local files: set data_dir=<folder>, got data_dir={self.data_dir!r}")
+        _check_fields(self)
+        _check_data(self)
+        _check_loss(self)
 
     def sampler_options(self) -> dict:
         "Options of the timestep sampler; the curriculum measures ease on the run's own schedule."
@@ -209,26 +153,84 @@ class TrainConfig:
                              f"grad_accum={self.grad_accum}")
         return self.global_batch // (world_size * self.grad_accum)
 
-
-def _is_real(value) -> bool: return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_number(name: str, value, low: float, high: float, what: str, low_open: bool = False) -> None:
-    "A real number in [low, high) (or (low, high) if `low_open`), else a ValueError naming the field."
-    ok = _is_real(value) and math.isfinite(value) if high == math.inf else _is_real(value)
-    ok = ok and (value > low if low_open else value >= low) and (value < high)
-    if not ok: raise ValueError(f"{name} must be {what}, got {value!r}")
+# %% ../nbs/08_trainer.ipynb
+def _check_fields(cfg: TrainConfig) -> None:
+    "Types and ranges of the fields that are checked on their own."
+    for name in ("compile", "tensorboard", "progress"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise ValueError(f"{name} must be True or False, got {getattr(cfg, name)!r}")
+    for name, minimum in (("global_batch", 1), ("grad_accum", 1), ("steps", 1), ("log_every", 1), ("ckpt_every", 1),
+                          ("keep_ckpts", 1), ("num_timesteps", 2), ("warmup_steps", 0), ("num_workers", 0), ("seed", 0)):
+        check_int(name, getattr(cfg, name), minimum)
+    for name in ("dataset", "model", "schedule", "target", "weighting", "timestep_sampler", "lr_schedule", "out_dir", "resume"):
+        if not isinstance(getattr(cfg, name), str) or not getattr(cfg, name).strip():
+            raise ValueError(f"{name} must be a non-empty string, got {getattr(cfg, name)!r}")
+    for name in ("data_options", "model_kwargs", "timestep_sampler_options"):
+        if not isinstance(getattr(cfg, name), dict): raise ValueError(f"{name} must be a mapping, got {getattr(cfg, name)!r}")
+    check_choice("precision", cfg.precision, ("fp32", "bf16", "fp16"))
+    check_choice("lr_schedule", cfg.lr_schedule, LR_SCHEDULES)
+    check_number("class_drop_prob", cfg.class_drop_prob, 0, 1, high_open=True)
+    check_number("lr", cfg.lr, 0, low_open=True, what="a finite number > 0")
+    check_number("grad_clip", cfg.grad_clip, 0, what="a finite number ≥ 0 (0: off)")
+    check_number("weight_decay", cfg.weight_decay, 0, what="a finite number ≥ 0")
+    check_number("ema_decay", cfg.ema_decay, 0, 1, high_open=True)
+    if cfg.ema_warmup_power is not None:
+        check_number("ema_warmup_power", cfg.ema_warmup_power, 0, low_open=True, what="a number > 0 or None (a fixed ema_decay)")
+    try: ok = isinstance(cfg.betas, tuple) and len(cfg.betas) == 2 and all(
+        check_number("betas", beta, 0, 1, high_open=True) is not None for beta in cfg.betas)
+    except ValueError: ok = False
+    if not ok: raise ValueError(f"betas must be two numbers in [0, 1), got {cfg.betas!r}")
+    if cfg.beta1_end is not None:
+        check_number("beta1_end", cfg.beta1_end, 0, 1, high_open=True, what="a number in [0, 1) or None (no momentum decay)")
+    if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ValueError("tensorboard=True needs the tensorboard package, which is not installed (pip install tensorboard)")
 
 # %% ../nbs/08_trainer.ipynb
-def micro_rows(micro_step: int, micro_batch: int, rank: int = 0, world_size: int = 1) -> slice:
+def _check_data(cfg: TrainConfig) -> None:
+    "The dataset name, and data_dir given exactly when the dataset reads local files."
+    key = cfg.dataset.strip().lower().replace("_", "-")
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {cfg.dataset!r}; valid choices: {', '.join(map(repr, DATASETS))}")
+    if key in TOY_DATASETS and cfg.data_dir is not None:
+        raise ValueError(f"dataset={cfg.dataset!r} is bundled and takes no data_dir, got data_dir={cfg.data_dir!r}")
+    if key not in TOY_DATASETS and not (isinstance(cfg.data_dir, str) and cfg.data_dir.strip()):
+        raise ValueError(f"dataset={cfg.dataset!r} reads local files: set data_dir=<folder>, got data_dir={cfg.data_dir!r}")
+
+# %% ../nbs/08_trainer.ipynb
+def _check_loss(cfg: TrainConfig) -> None:
+    "The timestep sampler, weighting, γ and schedule exist, and the loss weight is finite at every timestep."
+    timestep_sampler(cfg.timestep_sampler, cfg.num_timesteps, **cfg.sampler_options())  # raises on a bad name or option
+    weighting, gamma, _ = parse_weighting(cfg.weighting, cfg.target, cfg.gamma)  # raises on a bad strategy, target or γ
+    if cfg.gamma is not None and gamma is None:
+        raise ValueError(f"weighting={cfg.weighting!r} has no γ, but gamma={cfg.gamma!r} was given: set gamma=None")
+    schedule = get_schedule(cfg.schedule, cfg.num_timesteps)  # raises on a bad name (the linear one needs T ≥ 20)
+    weights = loss_weight(schedule.snr(torch.arange(cfg.num_timesteps)), weighting.name, cfg.target, gamma)
+    if not weights.isfinite().all():
+        t = int((~weights.isfinite()).nonzero()[0])
+        raise ValueError(f"weighting={cfg.weighting!r} with target={cfg.target!r} has an infinite loss weight at t={t} "
+                         f"(SNR={schedule.snr(t).item():.3g}) of schedule={cfg.schedule!r}: choose a weighting that "
+                         "is finite there (e.g. 'min-snr') or another target or schedule")
+
+# %% ../nbs/08_trainer.ipynb
+def micro_rows(
+    micro_step: int,  # m: the micro-batch within the step, in [0, grad_accum)
+    micro_batch: int,  # B/(AW): images per micro-batch and process
+    rank: int = 0,  # r: this process
+    world_size: int = 1,  # W: number of processes
+) -> slice:
     "Rows of the global batch that process `rank` trains on in micro-batch `micro_step`."
     start = (micro_step * world_size + rank) * micro_batch
     return slice(start, start + micro_batch)
 
-
-def step_loader(dataset, config: TrainConfig, rank: int, world_size: int, start_step: int) -> torch.utils.data.DataLoader:
+# %% ../nbs/08_trainer.ipynb
+def step_loader(
+    dataset: torch.utils.data.Dataset,  # the training set
+    config: TrainConfig,  # the run (global batch, accumulation, seed, workers)
+    rank: int,  # this process
+    world_size: int,  # number of processes
+    start_step: int,  # the first optimizer step to load for
+) -> torch.utils.data.DataLoader:
     "This process's micro-batches from `start_step` on (an endless loader: the loop takes what it needs)."
-    from minsnr.data import ShardedInfiniteSampler
     micro = config.per_step_batch(world_size)
     sampler = ShardedInfiniteSampler(len(dataset), rank, world_size, config.seed,
                                      start_index=start_step * config.global_batch, batch_size=micro)
@@ -239,48 +241,39 @@ def step_loader(dataset, config: TrainConfig, rank: int, world_size: int, start_
 CKPT_PATTERN = re.compile(r"^ckpt-(\d{8})\.pt$")
 
 
-def checkpoint_path(out_dir: str | Path, step: int) -> Path:
+def checkpoint_path(
+    out_dir: str | Path,  # the run folder
+    step: int,  # optimizer steps done
+) -> Path:
+    "Where the checkpoint of `step` lives: out_dir/ckpt-<step, 8 digits>.pt."
     return Path(out_dir) / f"ckpt-{step:08d}.pt"
 
 
-def list_checkpoints(out_dir: str | Path) -> list[Path]:
+def list_checkpoints(
+    out_dir: str | Path,  # the run folder
+) -> list[Path]:
     "Checkpoints in `out_dir`, newest first (files set aside as corrupt are not among them)."
     folder = Path(out_dir)
     if not folder.is_dir(): return []
     found = [(int(m[1]), p) for p in folder.iterdir() if (m := CKPT_PATTERN.match(p.name))]
     return [p for _, p in sorted(found, reverse=True)]
 
-
-def save_checkpoint(state: dict, path: str | Path) -> Path:
-    "Write `state` to `path` atomically: temporary file, fsync, rename, fsync of the folder."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try: os.fsync(dir_fd)
-    finally: os.close(dir_fd)
-    return path
+# %% ../nbs/08_trainer.ipynb
+def save_checkpoint(
+    state: dict,  # tensors and plain Python data
+    path: str | Path,  # the checkpoint file
+) -> Path:
+    "Write `state` to `path` atomically (`minsnr.core.atomic_write`: temporary file, fsync, rename, fsync of the folder)."
+    return atomic_write(path, lambda f: torch.save(state, f))
 
 
-def load_checkpoint(path: str | Path) -> dict:
+def load_checkpoint(
+    path: str | Path,  # a checkpoint file
+) -> dict:
     "Load a checkpoint written by `save_checkpoint` (tensors and plain Python data only)."
     return torch.load(path, map_location="cpu", weights_only=True)
 
-
-def checkpoint_problem(path: str | Path) -> str | None:
-    "Why the checkpoint at `path` cannot be loaded (one short line), or None if it can."
-    try:
-        torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # mmap: reads the structure, not every tensor
-        return None
-    except Exception as err:
-        return _short_reason(err)
-
-
+# %% ../nbs/08_trainer.ipynb
 def _short_reason(err: Exception) -> str:
     "The gist of a loading error, without torch's advice to retry with weights_only=False (never do that here)."
     text = str(err)
@@ -290,7 +283,21 @@ def _short_reason(err: Exception) -> str:
     return type(err).__name__ + (f": {lines[0][:160]}" if lines else "")
 
 
-def set_aside(path: Path, reason: str) -> Path:
+def checkpoint_problem(
+    path: str | Path,  # a checkpoint file
+) -> str | None:
+    "Why the checkpoint at `path` cannot be loaded (one short line), or None if it can."
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # mmap: reads the structure, not every tensor
+        return None
+    except Exception as err:
+        return _short_reason(err)
+
+# %% ../nbs/08_trainer.ipynb
+def set_aside(
+    path: Path,  # an unreadable checkpoint
+    reason: str,  # why it is unreadable (for the warning)
+) -> Path:
     "Rename a corrupt checkpoint to `<name>.corrupt` (kept for inspection, never counted or deleted) and warn once."
     target = path.with_name(path.name + ".corrupt")
     n = 1
@@ -300,7 +307,10 @@ def set_aside(path: Path, reason: str) -> Path:
     return target
 
 
-def prune_checkpoints(out_dir: str | Path, keep: int) -> None:
+def prune_checkpoints(
+    out_dir: str | Path,  # the run folder
+    keep: int,  # how many loadable checkpoints to keep
+) -> None:
     "Keep the newest `keep` loadable checkpoints; set corrupt ones aside, delete older valid ones and stale temporary files."
     kept = 0
     for path in list_checkpoints(out_dir):
@@ -310,9 +320,10 @@ def prune_checkpoints(out_dir: str | Path, keep: int) -> None:
             else: set_aside(path, problem)
         else:
             path.unlink(missing_ok=True)
-    for tmp in Path(out_dir).glob("ckpt-*.pt.tmp"): tmp.unlink(missing_ok=True)
+    for pattern in (".ckpt-*.pt.*.tmp", "ckpt-*.pt.tmp"):  # left by a writer that was killed (atomic_write's, older ones)
+        for tmp in Path(out_dir).glob(pattern): tmp.unlink(missing_ok=True)
 
-
+# %% ../nbs/08_trainer.ipynb
 def load_latest_checkpoint(
     out_dir: str | Path,  # the run folder
     set_aside_corrupt: bool = True,  # rename unreadable checkpoints to *.corrupt (rank 0 only in a multi-process run)
@@ -332,7 +343,10 @@ RESUMABLE_CHANGES = {"steps", "log_every", "ckpt_every", "keep_ckpts", "out_dir"
 LEGACY_DEFAULTS = {"ema_warmup_power": None, "lr_schedule": "constant"}
 
 
-def config_differences(saved: dict, current: TrainConfig) -> list[str]:
+def config_differences(
+    saved: dict,  # the config a checkpoint holds
+    current: TrainConfig,  # the config of the run that would continue it
+) -> list[str]:
     "Fields (other than RESUMABLE_CHANGES) whose values differ, as 'name: saved → current'."
     now = _plain(asdict(current))
     # a field added after the checkpoint was written counts as what the run used then
@@ -350,19 +364,21 @@ def _plain(value):
     return value
 
 # %% ../nbs/08_trainer.ipynb
-LOCK_NAME = "train.lock"  # in out_dir while a run writes there: {"pid": …, "host": …}
-
-
-class RunLockedError(RuntimeError):
-    "Another live process is training into this out_dir."
-
-
-def run_contents(out_dir: str | Path) -> list[str]:
+def run_contents(
+    out_dir: str | Path,  # a run folder
+) -> list[str]:
     "What in `out_dir` shows that a run already lives there (checkpoints, config.json, final weights)."
     out = Path(out_dir)
     if not out.is_dir(): return []
     found = [p.name for p in sorted(out.glob("ckpt-*.pt*")) if not p.name.endswith(".tmp")][:3]
     return found + [n for n in ("config.json", "model.safetensors", "ema.safetensors") if (out / n).exists()]
+
+# %% ../nbs/08_trainer.ipynb
+LOCK_NAME = "train.lock"  # in out_dir while a run writes there: {"pid": …, "host": …}
+
+
+class RunLockedError(RuntimeError):
+    "Another live process is training into this out_dir."
 
 
 def _pid_alive(pid: int) -> bool:
@@ -372,13 +388,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def acquire_lock(out_dir: str | Path) -> Path:
+def acquire_lock(
+    out_dir: str | Path,  # the run folder (it must exist)
+) -> Path:
     "Create out_dir/train.lock for this process, taking over a stale one; a live one raises RunLockedError."
     path = Path(out_dir) / LOCK_NAME
     me = {"pid": os.getpid(), "host": socket.gethostname()}
     for _ in range(2):
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # exclusive creation is what makes it a lock
         except FileExistsError:
             try: held = json.loads(path.read_text())
             except (OSError, ValueError): held = {}
@@ -394,14 +412,19 @@ def acquire_lock(out_dir: str | Path) -> Path:
     raise RunLockedError(f"could not take the lock {path}")
 
 
-def release_lock(path: Path) -> None:
+def release_lock(
+    path: Path,  # the lock file acquire_lock returned
+) -> None:
     "Remove our lock file (not one that another process took over meanwhile)."
     try:
         if json.loads(path.read_text()).get("pid") == os.getpid(): path.unlink()
     except (OSError, ValueError): pass
 
-
-def truncate_metrics(path: Path, step: int) -> int:
+# %% ../nbs/08_trainer.ipynb
+def truncate_metrics(
+    path: Path,  # a run's metrics.jsonl
+    step: int,  # the step the run resumes from
+) -> int:
     "Drop the lines of metrics.jsonl after `step` (and a torn last line), atomically; the number of lines dropped."
     if not path.is_file(): return 0
     keep, dropped = [], 0
@@ -411,27 +434,32 @@ def truncate_metrics(path: Path, step: int) -> int:
         if record.get("step", 0) > step: dropped += 1
         else: keep.append(line)
     if dropped:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in keep))
-        os.replace(tmp, path)
+        data = "".join(line + "\n" for line in keep).encode()
+        atomic_write(path, lambda f: f.write(data))
     return dropped
 
 # %% ../nbs/08_trainer.ipynb
-def build_model(name: str, **overrides) -> nn.Module:  # a preset of minsnr.vit or minsnr.unet; config overrides
+def build_model(
+    name: str,  # a preset of minsnr.vit or minsnr.unet
+    **overrides,  # fields of the preset's config to change
+) -> nn.Module:
     "A backbone preset by name."
-    from minsnr import unet, vit
     if name in vit.PRESETS: return vit.vit(name, **overrides)
     if name in unet.PRESETS: return unet.unet(name, **overrides)
     raise ValueError(f"unknown model {name!r}; valid choices: {', '.join(map(repr, [*vit.PRESETS, *unet.PRESETS]))}")
 
-
-def build_dataset(config: TrainConfig):
+# %% ../nbs/08_trainer.ipynb
+def build_dataset(
+    config: TrainConfig,  # the run (dataset, data_dir, data_options)
+) -> torch.utils.data.Dataset:
     "The training set named by the config."
-    from minsnr.data import make_dataset
     return make_dataset(config.dataset, root=config.data_dir, split="train", **config.data_options)
 
 
-def model_for_dataset(config: TrainConfig, dataset) -> nn.Module:
+def model_for_dataset(
+    config: TrainConfig,  # the run (model, model_kwargs, num_timesteps)
+    dataset: torch.utils.data.Dataset,  # items (x [C, H, W], label); `num_classes` if it has one
+) -> nn.Module:
     "The configured backbone, sized to the dataset's images and classes unless `model_kwargs` says otherwise."
     x, _ = dataset[0]
     sizing = {"img_size": x.shape[-1], "in_chans": x.shape[0], "num_classes": getattr(dataset, "num_classes", None),
@@ -441,10 +469,11 @@ def model_for_dataset(config: TrainConfig, dataset) -> nn.Module:
 # %% ../nbs/08_trainer.ipynb
 @dataclass
 class DistInfo:
+    "Where this process stands in a (torchrun) process group."
     rank: int = 0  # this process
     world_size: int = 1  # number of processes
     local_rank: int = 0  # this process on its machine (its GPU)
-    device: torch.device = torch.device("cpu")
+    device: torch.device = torch.device("cpu")  # where it trains
 
     @property
     def main(self) -> bool: return self.rank == 0
@@ -462,71 +491,11 @@ def init_distributed() -> DistInfo:
 
 
 def _all_mean(value: Tensor, info: DistInfo) -> Tensor:
+    "The mean of `value` over the processes (itself in a single process)."
     if info.world_size > 1:
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
         value = value / info.world_size
     return value
-
-# %% ../nbs/08_trainer.ipynb
-NUM_BINS = 10  # timestep bins of the per-bin loss log (the paper's Figure 6)
-
-
-class _StopRequest:
-    "Turns SIGTERM / SIGINT into a flag the loop checks after each step."
-    def __init__(self): self.signal = None
-    def __call__(self, signum, frame): self.signal = signal.Signals(signum).name
-
-    def install(self):
-        self._old = {s: signal.signal(s, self) for s in (signal.SIGTERM, signal.SIGINT)}
-        return self
-
-    def restore(self):
-        for s, handler in self._old.items(): signal.signal(s, handler)
-
-
-def _rng_state(generator: torch.Generator) -> dict:
-    state = {"torch": torch.get_rng_state(), "generator": generator.get_state()}
-    if torch.cuda.is_available(): state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict, generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    generator.set_state(state["generator"])
-    if torch.cuda.is_available() and "cuda" in state: torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _save_final_weights(model: nn.Module, ema: EMA, config: TrainConfig, out: Path) -> None:
-    "model.safetensors, ema.safetensors, config.json (the run) and model.json (the backbone's exact config)."
-    from safetensors.torch import save_file
-    plain = lambda sd: {k: v.detach().contiguous().cpu() for k, v in sd.items()}
-    save_file(plain(model.state_dict()), out / "model.safetensors")
-    save_file(plain(ema.state_dict()), out / "ema.safetensors")
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
-    (out / "model.json").write_text(json.dumps({"preset": config.model, "config": _plain(asdict(model.config))}, indent=1))
-
-
-def load_run(
-    out_dir: str | Path,  # a finished run folder
-    weights: Literal["ema", "model"] = "ema",  # the EMA weights (what the paper samples from) or the raw ones
-    device: str | torch.device = "cpu",
-) -> tuple[nn.Module, TrainConfig]:
-    "The trained backbone of a finished run (in eval mode) and the run's TrainConfig."
-    from safetensors.torch import load_file
-    out = Path(out_dir)
-    for name in ("config.json", "model.json", f"{weights}.safetensors"):
-        if not (out / name).is_file():
-            raise FileNotFoundError(f"{out / name} is missing: is {out} a finished minsnr run (training writes it at the end)?")
-    if weights not in ("ema", "model"): raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
-    config = TrainConfig(**{**LEGACY_DEFAULTS, **json.loads((out / "config.json").read_text())})  # older runs: what they used
-    spec = json.loads((out / "model.json").read_text())
-    model = build_model(spec["preset"], **spec["config"])
-    path = out / f"{weights}.safetensors"
-    try: state = load_file(path)
-    except Exception as e:  # safetensors' own message does not name the file
-        raise ValueError(f"{path} cannot be read ({type(e).__name__}: {e}): it is truncated or not a safetensors file") from e
-    model.load_state_dict(state)
-    return model.to(device).eval(), config
 
 # %% ../nbs/08_trainer.ipynb
 def beta1_at(
@@ -552,6 +521,351 @@ def lr_at(
     return lr * (1 - progress)
 
 # %% ../nbs/08_trainer.ipynb
+@dataclass
+class _Run:
+    "Everything a training run updates, and the step it is at."
+    dataset: torch.utils.data.Dataset  # the training set
+    model: nn.Module  # the network being trained
+    ema: EMA  # its moving average
+    loss_fn: DiffusionLoss  # the weighted loss, with its timestep sampler
+    opt: torch.optim.Optimizer  # AdamW
+    scaler: torch.amp.GradScaler  # fp16's dynamic loss scale (a no-op otherwise)
+    generator: torch.Generator  # timesteps, noise, label dropout (the same on all processes)
+    step: int = 0  # optimizer steps done
+
+
+def _build_run(
+    cfg: TrainConfig,  # the run
+    dataset: torch.utils.data.Dataset | None,  # the training set; None: the one `cfg.dataset` names
+    info: DistInfo,  # this process
+) -> _Run:
+    "A fresh run at step 0, its initial weights seeded by `cfg.seed`."
+    torch.manual_seed(cfg.seed)  # the same initial weights on every process
+    dataset = build_dataset(cfg) if dataset is None else dataset
+    model = model_for_dataset(cfg, dataset).to(info.device)
+    ema = EMA(model, cfg.ema_decay, cfg.ema_warmup_power)
+    schedule = get_schedule(cfg.schedule, cfg.num_timesteps)
+    sampler = timestep_sampler(cfg.timestep_sampler, cfg.num_timesteps, **cfg.sampler_options())
+    loss_fn = DiffusionLoss(schedule, cfg.target, cfg.weighting, cfg.gamma, sampler)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
+                            fused=info.device.type == "cuda")
+    scaler = torch.amp.GradScaler(info.device.type, enabled=cfg.precision == "fp16")
+    return _Run(dataset, model, ema, loss_fn, opt, scaler, torch.Generator().manual_seed(cfg.seed + 1))
+
+# %% ../nbs/08_trainer.ipynb
+def _rng_state(generator: torch.Generator) -> dict:
+    "The global CPU (and CUDA) random states and the run's generator."
+    state = {"torch": torch.get_rng_state(), "generator": generator.get_state()}
+    if torch.cuda.is_available(): state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, generator: torch.Generator) -> None:
+    "Restore what `_rng_state` saved."
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["generator"])
+    if torch.cuda.is_available() and "cuda" in state: torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _checkpoint(run: _Run, cfg: TrainConfig, out: Path) -> None:
+    "Save everything the run needs to continue; keep the newest `keep_ckpts` checkpoints that load back."
+    state = {"model": run.model.state_dict(), "ema": run.ema.state_dict(), "ema_updates": run.ema.updates,
+             "optimizer": run.opt.state_dict(), "scaler": run.scaler.state_dict(), "step": run.step,
+             "config": _plain(asdict(cfg)), "timestep_sampler": run.loss_fn.sampler.state_dict(),
+             "rng": _rng_state(run.generator)}
+    save_checkpoint(state, checkpoint_path(out, run.step))
+    prune_checkpoints(out, cfg.keep_ckpts)  # verifies the new file first: one that does not load back is set aside
+
+# %% ../nbs/08_trainer.ipynb
+def _resume(
+    cfg: TrainConfig,  # the run (its `resume` says from where)
+    out: Path,  # the run folder
+    run: _Run,  # a freshly built run, loaded in place
+    info: DistInfo,  # this process (only rank 0 sets corrupt checkpoints aside)
+) -> Path | None:
+    "Load the checkpoint `cfg.resume` asks for into `run`, after checking that it continues this config; its path, or None."
+    found = None
+    if cfg.resume == "auto": found = load_latest_checkpoint(out, set_aside_corrupt=info.main)
+    elif cfg.resume != "never":
+        if not Path(cfg.resume).is_file(): raise FileNotFoundError(f"resume={cfg.resume!r}: no such checkpoint file")
+        try: found = (load_checkpoint(cfg.resume), Path(cfg.resume))
+        except Exception as err: raise ValueError(f"resume={cfg.resume!r}: cannot load the checkpoint ({_short_reason(err)})") from None
+    if not found:
+        if cfg.resume == "auto" and any((out / n).exists() for n in ("model.safetensors", "ema.safetensors")):
+            raise ValueError(f"out_dir={str(out)!r} holds a finished run's weights but no loadable checkpoint to continue "
+                             "from: choose a new out_dir, or remove the folder yourself")
+        return None
+    state, path = found
+    differ = config_differences(state["config"], cfg)
+    if differ:
+        raise ValueError(f"cannot resume from {path}: the configuration differs in " + "; ".join(differ)
+                         + " (use a new out_dir for the new configuration, or restore these values to continue the run)")
+    if cfg.steps < state["step"]:
+        raise ValueError(f"steps={cfg.steps} is less than the step {state['step']} of the checkpoint {path}: "
+                         f"a run cannot be shortened; set steps ≥ {state['step']}, or use a new out_dir")
+    run.model.load_state_dict(state["model"]); run.ema.load_state_dict(state["ema"])
+    run.ema.updates = state.get("ema_updates", state["step"])  # older checkpoints: one update per step
+    run.opt.load_state_dict(state["optimizer"]); run.scaler.load_state_dict(state["scaler"])
+    run.loss_fn.sampler.load_state_dict(state["timestep_sampler"])
+    _set_rng_state(state["rng"], run.generator)
+    run.step = state["step"]
+    return path
+
+# %% ../nbs/08_trainer.ipynb
+NUM_BINS = 10  # timestep bins of the per-bin loss log (the paper's Figure 6)
+_AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _new_window(info: DistInfo) -> dict:
+    "The running sums of the log between two log lines: loss, per-bin x0 errors and counts, steps, skipped steps, time."
+    return {"loss": torch.zeros((), device=info.device), "bins": torch.zeros(2, NUM_BINS, device=info.device),
+            "steps": 0, "skipped": 0, "time": time.perf_counter()}
+
+
+def _set_hyperparameters(run: _Run, cfg: TrainConfig) -> None:
+    "The learning rate, β1 and the curriculum's progress of step `run.step`."
+    for group in run.opt.param_groups:
+        group["lr"] = lr_at(run.step, cfg)
+        group["betas"] = (beta1_at(run.step, cfg), cfg.betas[1])
+    if hasattr(run.loss_fn.sampler, "set_progress"): run.loss_fn.sampler.set_progress(run.step / cfg.steps)
+
+# %% ../nbs/08_trainer.ipynb
+def _record(window: dict, res: LossOutput, cfg: TrainConfig, info: DistInfo) -> None:
+    "Add a micro-batch's x0-space errors to the window's timestep bins."
+    bins = (res.t * NUM_BINS // cfg.num_timesteps).to(info.device)
+    defined = res.x0_mse.isfinite()  # not where an ε-model's x0 is undefined (SNR = 0)
+    window["bins"][0].index_add_(0, bins, torch.where(defined, res.x0_mse, 0.0).float())
+    window["bins"][1].index_add_(0, bins, defined.float())
+
+
+def _feed_sampler(run: _Run, res: LossOutput, t_all: Tensor, m: int, micro: int, info: DistInfo) -> None:
+    "Give the loss-aware timestep sampler the per-image losses of micro-batch m of every process, in rank order."
+    losses = res.target_mse.float()
+    if info.world_size > 1:
+        gathered = [torch.empty_like(losses) for _ in range(info.world_size)]
+        dist.all_gather(gathered, losses)
+        width = micro * info.world_size  # micro-batch m of all ranks, in rank order
+        run.loss_fn.sampler.update(t_all[m * width:(m + 1) * width], torch.cat(gathered).cpu())
+    else:
+        run.loss_fn.sampler.update(res.t.cpu(), losses.cpu())
+
+# %% ../nbs/08_trainer.ipynb
+def _accumulate(
+    run: _Run,  # the run
+    cfg: TrainConfig,  # its config
+    train_model: nn.Module,  # the model as trained (compiled, DDP-wrapped)
+    batches,  # iterator over this process's micro-batches
+    x_shape: tuple[int, ...],  # (C, H, W) of an image
+    micro: int,  # images per micro-batch and process
+    info: DistInfo,  # this process
+    window: dict,  # the log's running sums
+) -> Tensor:
+    "Forward and backward passes of one step's `grad_accum` micro-batches; the step's mean loss on this process."
+    num_classes = run.model.config.num_classes
+    t_all, iw_all, noise_all = run.loss_fn.draw(cfg.global_batch, x_shape, run.generator)
+    drop_all = torch.rand(cfg.global_batch, generator=run.generator) < cfg.class_drop_prob
+    step_loss = torch.zeros((), device=info.device)
+    for m in range(cfg.grad_accum):
+        x0, y = next(batches)
+        rows = micro_rows(m, micro, info.rank, info.world_size)
+        x0 = x0.to(info.device, non_blocking=True)
+        y = None if num_classes is None else torch.where(drop_all[rows], num_classes, y).to(info.device)
+        sync = nullcontext() if info.world_size == 1 or m == cfg.grad_accum - 1 else train_model.no_sync()
+        autocast = _AUTOCAST[cfg.precision]
+        with sync, torch.autocast(info.device.type, dtype=autocast, enabled=autocast is not None):
+            res = run.loss_fn(train_model, x0, y, t_all[rows], noise_all[rows], iw_all[rows])
+            run.scaler.scale(res.loss / cfg.grad_accum).backward()
+        step_loss += res.loss.detach() / cfg.grad_accum
+        _record(window, res, cfg, info)
+        if cfg.timestep_sampler == "loss-second-moment": _feed_sampler(run, res, t_all, m, micro, info)
+    return step_loss
+
+# %% ../nbs/08_trainer.ipynb
+def _apply_gradients(
+    run: _Run,  # the run (its step is advanced)
+    cfg: TrainConfig,  # its config
+    step_loss: Tensor,  # the step's loss (for the log and the error message)
+    out: Path,  # the run folder (for the error message)
+    window: dict,  # the log's running sums
+) -> Tensor:
+    "Unscale, clip, step AdamW and the EMA (unless fp16 skips the step); the gradient norm before clipping."
+    run.scaler.unscale_(run.opt)
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+    if not torch.isfinite(grad_norm) and cfg.precision != "fp16":
+        last = list_checkpoints(out)
+        raise FloatingPointError(f"non-finite loss or gradient at step {run.step} (loss {step_loss.item():.4g}, "
+                                 f"gradient norm {grad_norm.item():.4g}); the last good checkpoint is "
+                                 f"{last[0] if last else 'none (no checkpoint was written yet)'}")
+    scale_before = run.scaler.get_scale() if cfg.precision == "fp16" else None
+    run.scaler.step(run.opt); run.scaler.update(); run.opt.zero_grad(set_to_none=True)
+    if cfg.precision == "fp16" and run.scaler.get_scale() < scale_before: window["skipped"] += 1
+    else: run.ema.update(run.model)
+    run.step += 1
+    window["loss"] += step_loss; window["steps"] += 1
+    return grad_norm
+
+# %% ../nbs/08_trainer.ipynb
+def _log_record(window: dict, step: int, opt, grad_norm: Tensor, cfg: TrainConfig, info: DistInfo) -> dict:
+    "One metrics line: averages over the steps since the last line, reduced over processes; the window starts again."
+    loss = _all_mean(window["loss"].clone(), info) / window["steps"]
+    bins = window["bins"].clone()
+    if info.world_size > 1: dist.all_reduce(bins)
+    elapsed = time.perf_counter() - window["time"]
+    per_bin = (bins[0] / bins[1].clamp(min=1)).tolist()
+    record = {"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"], "grad_norm": grad_norm.item(),
+              "img_per_s": window["steps"] * cfg.global_batch / elapsed,
+              "x0_mse_by_bin": [v if n > 0 else None for v, n in zip(per_bin, bins[1].tolist())],
+              "skipped_steps": window["skipped"]}
+    window["loss"].zero_(); window["bins"].zero_(); window["steps"] = 0; window["skipped"] = 0
+    window["time"] = time.perf_counter()
+    return record
+
+
+def _log_line(record: dict, cfg: TrainConfig, started: float, first_step: int) -> str:
+    "One metrics line for a log file (instead of a progress bar when stderr is not a terminal)."
+    done = record["step"] - first_step
+    eta = (time.perf_counter() - started) / max(done, 1) * (cfg.steps - record["step"])
+    return (f"step {record['step']}/{cfg.steps} loss {record['loss']:.4f} lr {record['lr']:.3g} "
+            f"grad_norm {record['grad_norm']:.3g} {record['img_per_s']:.0f} img/s eta {eta / 60:.1f} min")
+
+# %% ../nbs/08_trainer.ipynb
+def _startup_line(cfg: TrainConfig, out: Path, step: int, resumed_from: Path | None, dropped: int) -> str:
+    "What the run is and where it starts, on one line (rank 0, stderr)."
+    where = f"resuming {out} from {resumed_from.name} at step {step}" if resumed_from else f"new run in {out}"
+    if dropped: where += f" (dropped {dropped} metrics lines after step {step})"
+    ema = (f"ema≤{cfg.ema_decay:g} warm-up p={cfg.ema_warmup_power:.3g}" if cfg.ema_warmup_power is not None
+           else f"ema={cfg.ema_decay:g} fixed")
+    return (f"{where}: {cfg.dataset} {cfg.model} {cfg.schedule} target={cfg.target} weighting={cfg.weighting}"
+            f"{'' if cfg.gamma is None else f'-{cfg.gamma:g}'} lr={cfg.lr:g} ({cfg.lr_schedule}) batch={cfg.global_batch} "
+            f"{ema} {cfg.precision} steps={cfg.steps} seed={cfg.seed}")
+
+# %% ../nbs/08_trainer.ipynb
+def _progress(cfg: TrainConfig, step: int):
+    "A tqdm bar over the run's steps."
+    from tqdm.auto import tqdm
+    return tqdm(total=cfg.steps, initial=step, desc=Path(cfg.out_dir).name, dynamic_ncols=True)
+
+
+def _tensorboard(out: Path):
+    "A TensorBoard writer into out/tensorboard."
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as err:
+        raise ImportError("tensorboard=True needs the tensorboard package: pip install tensorboard") from err
+    return SummaryWriter(out / "tensorboard")
+
+
+def _tensorboard_write(writer, record: dict) -> None:
+    "One metrics line as TensorBoard scalars."
+    for key in ("loss", "lr", "grad_norm", "img_per_s"): writer.add_scalar(key, record[key], record["step"])
+    for i, v in enumerate(record["x0_mse_by_bin"]):
+        if v is not None: writer.add_scalar(f"x0_mse_by_bin/{i}", v, record["step"])
+
+# %% ../nbs/08_trainer.ipynb
+class _Reporter:
+    "Where rank 0 reports a run's progress: metrics.jsonl, TensorBoard, a tqdm bar on a terminal or one line per log."
+
+    def __init__(self, cfg: TrainConfig, out: Path, info: DistInfo, step: int):
+        self.cfg, self.info, self.path = cfg, info, out / "metrics.jsonl"
+        # append-only, one line per log: a process killed mid-line leaves a torn last line, which truncate_metrics drops
+        # on resume (rewriting the whole file per line would cost O(lines²) over a long run)
+        self.file = open(self.path, "a", encoding="utf-8") if info.main else None
+        self.writer = _tensorboard(out) if cfg.tensorboard and info.main else None
+        self.bar = _progress(cfg, step) if cfg.progress and info.main and sys.stderr.isatty() else None
+        self.log_lines = cfg.progress and info.main and self.bar is None  # no terminal: one line per log_every
+        self.started, self.first_step = time.perf_counter(), step
+
+    def step_done(self, run: _Run, grad_norm: Tensor, window: dict) -> None:
+        "After each step: advance the bar; every `log_every` steps (and at the end) write a metrics line."
+        cfg, info = self.cfg, self.info
+        if self.bar: self.bar.update(1)
+        if run.step % cfg.log_every and run.step != cfg.steps: return
+        record = _log_record(window, run.step, run.opt, grad_norm, cfg, info)  # on every process: it reduces over them
+        if not info.main: return
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        os.fsync(self.file.fileno())  # a line reported is a line on disk
+        if self.writer: _tensorboard_write(self.writer, record)
+        if self.bar: self.bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['img_per_s']:.0f}")
+        if self.log_lines: print(_log_line(record, cfg, self.started, self.first_step), file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.file: self.file.close()
+        if self.bar: self.bar.close()
+        if self.writer: self.writer.close()
+
+# %% ../nbs/08_trainer.ipynb
+class _StopRequest:
+    "Turns SIGTERM / SIGINT into a flag the loop checks after each step."
+    def __init__(self): self.signal = None
+    def __call__(self, signum, frame): self.signal = signal.Signals(signum).name
+
+    def install(self):
+        self._old = {s: signal.signal(s, self) for s in (signal.SIGTERM, signal.SIGINT)}
+        return self
+
+    def restore(self):
+        for s, handler in self._old.items(): signal.signal(s, handler)
+
+
+def threading_main() -> bool:
+    "Signal handlers can only be installed from the main thread."
+    return threading.current_thread() is threading.main_thread()
+
+
+def _save_final_weights(model: nn.Module, ema: EMA, config: TrainConfig, out: Path) -> None:
+    "model.safetensors, ema.safetensors, config.json (the run) and model.json (the backbone's exact config), each atomically."
+    from safetensors.torch import save
+    for name, module in (("model", model), ("ema", ema.model)):
+        data = save({k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()})
+        atomic_write(out / f"{name}.safetensors", lambda f: f.write(data))
+    atomic_write_json(out / "config.json", asdict(config))
+    atomic_write_json(out / "model.json", {"preset": config.model, "config": _plain(asdict(model.config))})
+
+# %% ../nbs/08_trainer.ipynb
+def _train(cfg: TrainConfig, dataset, on_step, info: DistInfo, out: Path) -> dict:
+    "The body of `train`, run while holding the out_dir lock: build, resume, then optimisation steps up to `cfg.steps`."
+    run = _build_run(cfg, dataset, info)
+    resumed_from = _resume(cfg, out, run, info)
+    if cfg.ema_warmup_power is None and 1 / (1 - cfg.ema_decay) > cfg.steps:
+        warnings.warn(f"ema_decay={cfg.ema_decay} without warm-up averages over ~{1 / (1 - cfg.ema_decay):.0f} steps, more "
+                      f"than steps={cfg.steps}: the EMA weights stay close to the initial network; set ema_warmup_power "
+                      "(e.g. 2/3) or a smaller ema_decay")
+    if info.main:
+        dropped = truncate_metrics(out / "metrics.jsonl", run.step)
+        print(_startup_line(cfg, out, run.step, resumed_from, dropped), file=sys.stderr, flush=True)
+    train_model = torch.compile(run.model) if cfg.compile else run.model
+    if info.world_size > 1:
+        train_model = nn.parallel.DistributedDataParallel(train_model, device_ids=[info.local_rank] if info.device.type == "cuda" else None)
+    micro = cfg.per_step_batch(info.world_size)
+    loader = step_loader(run.dataset, cfg, info.rank, info.world_size, start_step=run.step)
+    x_shape = tuple(run.dataset[0][0].shape)
+    stop = _StopRequest().install() if threading_main() else None
+    reporter, window = None, _new_window(info)
+    status, stopped_by = "finished", None
+    try:
+        reporter = _Reporter(cfg, out, info, run.step)
+        batches = iter(loader)
+        while run.step < cfg.steps:
+            _set_hyperparameters(run, cfg)
+            step_loss = _accumulate(run, cfg, train_model, batches, x_shape, micro, info, window)
+            grad_norm = _apply_gradients(run, cfg, step_loss, out, window)
+            reporter.step_done(run, grad_norm, window)
+            if info.main and (run.step % cfg.ckpt_every == 0 or run.step == cfg.steps): _checkpoint(run, cfg, out)
+            if on_step and info.main: on_step(run.step, run.model, run.ema)
+            if stop and stop.signal:
+                if info.main and run.step % cfg.ckpt_every and run.step != cfg.steps: _checkpoint(run, cfg, out)
+                status, stopped_by = f"stopped by {stop.signal}", stop.signal
+                break
+        if run.step == cfg.steps and info.main: _save_final_weights(run.model, run.ema, cfg, out)
+    finally:
+        if stop: stop.restore()
+        if reporter: reporter.close()
+        if info.world_size > 1 and dist.is_initialized(): dist.barrier()
+    return {"status": status, "stopped_by": stopped_by, "step": run.step,
+            "resumed_from": str(resumed_from) if resumed_from else None, "out_dir": str(out)}
+
+# %% ../nbs/08_trainer.ipynb
 def train(
     config: TrainConfig,  # the run
     dataset: torch.utils.data.Dataset | None = None,  # (image, label) pairs; None: the one `config.dataset` names
@@ -571,208 +885,28 @@ def train(
     finally:
         if lock: release_lock(lock)
 
-
-def _train(cfg: TrainConfig, dataset, on_step, info: DistInfo, out: Path) -> dict:
-    "The body of `train`, run while holding the out_dir lock."
-    torch.manual_seed(cfg.seed)  # the same initial weights on every process
-    dataset = build_dataset(cfg) if dataset is None else dataset
-    model = model_for_dataset(cfg, dataset).to(info.device)
-    num_classes = model.config.num_classes
-    ema = EMA(model, cfg.ema_decay, cfg.ema_warmup_power)
-    schedule = get_schedule(cfg.schedule, cfg.num_timesteps)
-    loss_fn = DiffusionLoss(schedule, cfg.target, cfg.weighting, cfg.gamma, timestep_sampler(cfg.timestep_sampler, cfg.num_timesteps, **cfg.sampler_options()))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
-                            fused=info.device.type == "cuda")
-    scaler = torch.amp.GradScaler(info.device.type, enabled=cfg.precision == "fp16")
-    generator = torch.Generator().manual_seed(cfg.seed + 1)  # timesteps, noise, label dropout (same on all ranks)
-
-    step, resumed_from = 0, None
-    found = None
-    if cfg.resume == "auto": found = load_latest_checkpoint(out, set_aside_corrupt=info.main)
-    elif cfg.resume != "never":
-        if not Path(cfg.resume).is_file(): raise FileNotFoundError(f"resume={cfg.resume!r}: no such checkpoint file")
-        try: found = (load_checkpoint(cfg.resume), Path(cfg.resume))
-        except Exception as err: raise ValueError(f"resume={cfg.resume!r}: cannot load the checkpoint ({_short_reason(err)})") from None
-    if found:
-        state, resumed_from = found
-        differ = config_differences(state["config"], cfg)
-        if differ:
-            raise ValueError(f"cannot resume from {resumed_from}: the configuration differs in " + "; ".join(differ)
-                             + " (use a new out_dir for the new configuration, or restore these values to continue the run)")
-        if cfg.steps < state["step"]:
-            raise ValueError(f"steps={cfg.steps} is less than the step {state['step']} of the checkpoint {resumed_from}: "
-                             f"a run cannot be shortened; set steps ≥ {state['step']}, or use a new out_dir")
-        model.load_state_dict(state["model"]); ema.load_state_dict(state["ema"])
-        ema.updates = state.get("ema_updates", state["step"])  # older checkpoints: one update per step
-        opt.load_state_dict(state["optimizer"]); scaler.load_state_dict(state["scaler"])
-        loss_fn.sampler.load_state_dict(state["timestep_sampler"])
-        _set_rng_state(state["rng"], generator)
-        step = state["step"]
-    elif cfg.resume == "auto" and any((out / n).exists() for n in ("model.safetensors", "ema.safetensors")):
-        raise ValueError(f"out_dir={str(out)!r} holds a finished run's weights but no loadable checkpoint to continue from: "
-                         "choose a new out_dir, or remove the folder yourself")
-    if cfg.ema_warmup_power is None and 1 / (1 - cfg.ema_decay) > cfg.steps:
-        warnings.warn(f"ema_decay={cfg.ema_decay} without warm-up averages over ~{1 / (1 - cfg.ema_decay):.0f} steps, more "
-                      f"than steps={cfg.steps}: the EMA weights stay close to the initial network; set ema_warmup_power "
-                      "(e.g. 2/3) or a smaller ema_decay")
-    if info.main:
-        dropped = truncate_metrics(out / "metrics.jsonl", step)
-        print(_startup_line(cfg, out, step, resumed_from, dropped), file=sys.stderr, flush=True)
-
-    train_model = torch.compile(model) if cfg.compile else model
-    if info.world_size > 1:
-        train_model = nn.parallel.DistributedDataParallel(train_model, device_ids=[info.local_rank] if info.device.type == "cuda" else None)
-    micro = cfg.per_step_batch(info.world_size)
-    loader = step_loader(dataset, cfg, info.rank, info.world_size, start_step=step)
-    autocast_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.precision]
-    x_shape = tuple(dataset[0][0].shape)
-
-    def checkpoint_now() -> None:
-        if not info.main: return
-        state = {"model": model.state_dict(), "ema": ema.state_dict(), "ema_updates": ema.updates, "optimizer": opt.state_dict(),
-                 "scaler": scaler.state_dict(), "step": step, "config": _plain(asdict(cfg)),
-                 "timestep_sampler": loss_fn.sampler.state_dict(), "rng": _rng_state(generator)}
-        save_checkpoint(state, checkpoint_path(out, step))
-        prune_checkpoints(out, cfg.keep_ckpts)  # verifies the new file first: one that does not load back is set aside
-
-    stop = _StopRequest().install() if threading_main() else None
-    log = open(out / "metrics.jsonl", "a") if info.main else None
-    writer = _tensorboard(out) if cfg.tensorboard and info.main else None
-    bar = _progress(cfg, step) if cfg.progress and info.main and sys.stderr.isatty() else None
-    log_lines = cfg.progress and info.main and bar is None  # no terminal: one readable line per log_every instead of a bar
-    window = {"loss": torch.zeros((), device=info.device), "bins": torch.zeros(2, NUM_BINS, device=info.device),
-              "steps": 0, "skipped": 0, "time": time.perf_counter()}
-    status, stopped_by, started, first_step = "finished", None, time.perf_counter(), step
-    micro_iter = iter(loader)
-    try:
-        while step < cfg.steps:
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step, cfg)
-                group["betas"] = (beta1_at(step, cfg), cfg.betas[1])
-            if hasattr(loss_fn.sampler, "set_progress"): loss_fn.sampler.set_progress(step / cfg.steps)
-            t_all, iw_all, noise_all = loss_fn.draw(cfg.global_batch, x_shape, generator)
-            drop_all = torch.rand(cfg.global_batch, generator=generator) < cfg.class_drop_prob
-            step_loss = torch.zeros((), device=info.device)
-            for m in range(cfg.grad_accum):
-                x0, y = next(micro_iter)
-                rows = micro_rows(m, micro, info.rank, info.world_size)
-                x0 = x0.to(info.device, non_blocking=True)
-                if num_classes is None: y = None
-                else: y = torch.where(drop_all[rows], num_classes, y).to(info.device)
-                sync = nullcontext() if info.world_size == 1 or m == cfg.grad_accum - 1 else train_model.no_sync()
-                with sync, torch.autocast(info.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                    res = loss_fn(train_model, x0, y, t_all[rows], noise_all[rows], iw_all[rows])
-                    scaler.scale(res.loss / cfg.grad_accum).backward()
-                step_loss += res.loss.detach() / cfg.grad_accum
-                bins = (res.t * NUM_BINS // cfg.num_timesteps).to(info.device)
-                defined = res.x0_mse.isfinite()  # not where an ε-model's x0 is undefined (SNR = 0)
-                window["bins"][0].index_add_(0, bins, torch.where(defined, res.x0_mse, 0.0).float())
-                window["bins"][1].index_add_(0, bins, defined.float())
-                if cfg.timestep_sampler == "loss-second-moment":
-                    losses = res.target_mse.float()
-                    if info.world_size > 1:
-                        gathered = [torch.empty_like(losses) for _ in range(info.world_size)]
-                        dist.all_gather(gathered, losses)
-                        width = micro * info.world_size  # micro-batch m of all ranks, in rank order
-                        loss_fn.sampler.update(t_all[m * width:(m + 1) * width], torch.cat(gathered).cpu())
-                    else:
-                        loss_fn.sampler.update(res.t.cpu(), losses.cpu())
-            scaler.unscale_(opt)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
-            if not torch.isfinite(grad_norm) and cfg.precision != "fp16":
-                last = list_checkpoints(out)
-                raise FloatingPointError(f"non-finite loss or gradient at step {step} (loss {step_loss.item():.4g}, "
-                                         f"gradient norm {grad_norm.item():.4g}); the last good checkpoint is "
-                                         f"{last[0] if last else 'none (no checkpoint was written yet)'}")
-            scale_before = scaler.get_scale() if cfg.precision == "fp16" else None
-            scaler.step(opt); scaler.update(); opt.zero_grad(set_to_none=True)
-            if cfg.precision == "fp16" and scaler.get_scale() < scale_before: window["skipped"] += 1
-            else: ema.update(model)
-            step += 1
-            window["loss"] += step_loss; window["steps"] += 1
-            if bar: bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                record = _log_record(window, step, opt, grad_norm, cfg, info)
-                if info.main:
-                    log.write(json.dumps(record) + "\n"); log.flush()
-                    if writer: _tensorboard_write(writer, record)
-                    if bar: bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['img_per_s']:.0f}")
-                    if log_lines: print(_log_line(record, cfg, started, first_step), file=sys.stderr, flush=True)
-            if step % cfg.ckpt_every == 0 or step == cfg.steps: checkpoint_now()
-            if on_step and info.main: on_step(step, model, ema)
-            if stop and stop.signal:
-                if step % cfg.ckpt_every and step != cfg.steps: checkpoint_now()
-                status, stopped_by = f"stopped by {stop.signal}", stop.signal
-                break
-        if step == cfg.steps and info.main: _save_final_weights(model, ema, cfg, out)
-    finally:
-        if stop: stop.restore()
-        if log: log.close()
-        if bar: bar.close()
-        if writer: writer.close()
-        if info.world_size > 1 and dist.is_initialized(): dist.barrier()
-    return {"status": status, "stopped_by": stopped_by, "step": step,
-            "resumed_from": str(resumed_from) if resumed_from else None, "out_dir": str(out)}
-
 # %% ../nbs/08_trainer.ipynb
-def threading_main() -> bool:
-    "Signal handlers can only be installed from the main thread."
-    import threading
-    return threading.current_thread() is threading.main_thread()
-
-
-def _startup_line(cfg: TrainConfig, out: Path, step: int, resumed_from: Path | None, dropped: int) -> str:
-    "What the run is and where it starts, on one line (rank 0, stderr)."
-    where = f"resuming {out} from {resumed_from.name} at step {step}" if resumed_from else f"new run in {out}"
-    if dropped: where += f" (dropped {dropped} metrics lines after step {step})"
-    ema = (f"ema≤{cfg.ema_decay:g} warm-up p={cfg.ema_warmup_power:.3g}" if cfg.ema_warmup_power is not None
-           else f"ema={cfg.ema_decay:g} fixed")
-    return (f"{where}: {cfg.dataset} {cfg.model} {cfg.schedule} target={cfg.target} weighting={cfg.weighting}"
-            f"{'' if cfg.gamma is None else f'-{cfg.gamma:g}'} lr={cfg.lr:g} ({cfg.lr_schedule}) batch={cfg.global_batch} "
-            f"{ema} {cfg.precision} steps={cfg.steps} seed={cfg.seed}")
-
-
-def _log_line(record: dict, cfg: TrainConfig, started: float, first_step: int) -> str:
-    "One metrics line for a log file (instead of a progress bar when stderr is not a terminal)."
-    done = record["step"] - first_step
-    eta = (time.perf_counter() - started) / max(done, 1) * (cfg.steps - record["step"])
-    return (f"step {record['step']}/{cfg.steps} loss {record['loss']:.4f} lr {record['lr']:.3g} "
-            f"grad_norm {record['grad_norm']:.3g} {record['img_per_s']:.0f} img/s eta {eta / 60:.1f} min")
-
-
-def _log_record(window: dict, step: int, opt, grad_norm: Tensor, cfg: TrainConfig, info: DistInfo) -> dict:
-    "One metrics line: averages over the steps since the last line, reduced over processes."
-    loss = _all_mean(window["loss"].clone(), info) / window["steps"]
-    bins = window["bins"].clone()
-    if info.world_size > 1: dist.all_reduce(bins)
-    elapsed = time.perf_counter() - window["time"]
-    per_bin = (bins[0] / bins[1].clamp(min=1)).tolist()
-    record = {"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"], "grad_norm": grad_norm.item(),
-              "img_per_s": window["steps"] * cfg.global_batch / elapsed,
-              "x0_mse_by_bin": [v if n > 0 else None for v, n in zip(per_bin, bins[1].tolist())],
-              "skipped_steps": window["skipped"]}
-    window["loss"].zero_(); window["bins"].zero_(); window["steps"] = 0; window["skipped"] = 0
-    window["time"] = time.perf_counter()
-    return record
-
-
-def _progress(cfg: TrainConfig, step: int):
-    from tqdm.auto import tqdm
-    return tqdm(total=cfg.steps, initial=step, desc=Path(cfg.out_dir).name, dynamic_ncols=True)
-
-
-def _tensorboard(out: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as err:
-        raise ImportError("tensorboard=True needs the tensorboard package: pip install tensorboard") from err
-    return SummaryWriter(out / "tensorboard")
-
-
-def _tensorboard_write(writer, record: dict) -> None:
-    for key in ("loss", "lr", "grad_norm", "img_per_s"): writer.add_scalar(key, record[key], record["step"])
-    for i, v in enumerate(record["x0_mse_by_bin"]):
-        if v is not None: writer.add_scalar(f"x0_mse_by_bin/{i}", v, record["step"])
+def load_run(
+    out_dir: str | Path,  # a finished run folder
+    weights: Literal["ema", "model"] = "ema",  # the EMA weights (what the paper samples from) or the raw ones
+    device: str | torch.device = "cpu",  # where to put the model
+) -> tuple[nn.Module, TrainConfig]:
+    "The trained backbone of a finished run (in eval mode) and the run's TrainConfig."
+    from safetensors.torch import load_file
+    check_choice("weights", weights, ("ema", "model"))
+    out = Path(out_dir)
+    for name in ("config.json", "model.json", f"{weights}.safetensors"):
+        if not (out / name).is_file():
+            raise FileNotFoundError(f"{out / name} is missing: is {out} a finished minsnr run (training writes it at the end)?")
+    config = TrainConfig(**{**LEGACY_DEFAULTS, **json.loads((out / "config.json").read_text())})  # older runs: what they used
+    spec = json.loads((out / "model.json").read_text())
+    model = build_model(spec["preset"], **spec["config"])
+    path = out / f"{weights}.safetensors"
+    try: state = load_file(path)
+    except Exception as e:  # safetensors' own message does not name the file
+        raise ValueError(f"{path} cannot be read ({type(e).__name__}: {e}): it is truncated or not a safetensors file") from e
+    model.load_state_dict(state)
+    return model.to(device).eval(), config
 
 # %% ../nbs/08_trainer.ipynb
 from .core import document_module

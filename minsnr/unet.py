@@ -14,12 +14,12 @@ from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from torch import Tensor, nn
 
-from .backbone import check_backbone_inputs, count_flops, count_params
-from .core import document_module
+from .backbone import check_backbone_inputs
+from .core import check_choice, check_int, check_number, document_module
 
 # %% auto 0
 __all__ = ['PRESETS', 'UNetConfig', 'diffusers_kwargs', 'DiffusionUNet', 'unet', 'unet_tiny', 'unet_ablation', 'unet_ldm395m',
-           'unet_adm64', 'preset_table']
+           'unet_adm64']
 
 # %% ../nbs/06_unet.ipynb
 @dataclass
@@ -47,37 +47,7 @@ class UNetConfig:
 
     def __post_init__(self):
         self.channel_mult, self.attention_resolutions = tuple(self.channel_mult), tuple(self.attention_resolutions)
-        for name in ("img_size", "in_chans", "model_channels", "num_res_blocks", "num_heads", "norm_num_groups", "num_timesteps"):
-            _check_positive(name, getattr(self, name))
-        for name in ("out_chans", "num_head_channels", "context_dim", "num_classes"):
-            if getattr(self, name) is not None: _check_positive(name, getattr(self, name))
-        if not self.channel_mult: raise ValueError("channel_mult must list at least one level")
-        for m in self.channel_mult: _check_positive("every channel_mult entry", m)
-        if not 0 <= self.dropout < 1: raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
-        factor = 2 ** (len(self.channel_mult) - 1)
-        if self.img_size % factor:
-            raise ValueError(f"img_size={self.img_size} is not divisible by {factor} = 2^{len(self.channel_mult) - 1}, "
-                             f"the downsampling of channel_mult={self.channel_mult}")
-        for r in self.attention_resolutions:
-            if r not in self.resolutions:
-                raise ValueError(f"attention resolution {r} never occurs: with img_size={self.img_size} and "
-                                 f"{len(self.channel_mult)} levels the resolutions are {', '.join(map(str, self.resolutions))}")
-        for c in self.widths:
-            if c % self.norm_num_groups:
-                raise ValueError(f"norm_num_groups={self.norm_num_groups} does not divide a level's width {c} "
-                                 f"(model_channels={self.model_channels} × channel_mult {c // self.model_channels})")
-        for c in self.attention_widths:
-            if self.num_head_channels is not None and c % self.num_head_channels:
-                raise ValueError(f"num_head_channels={self.num_head_channels} does not divide the attention width {c}")
-            if self.num_head_channels is None and c % self.num_heads:
-                raise ValueError(f"num_heads={self.num_heads} does not divide the attention width {c}")
-        if self.context_dim is None and self.num_head_channels is None and len(set(self.attention_widths)) > 1:
-            raise ValueError(f"num_heads={self.num_heads} at attention widths {', '.join(map(str, sorted(set(self.attention_widths))))} "
-                             f"gives heads of different widths, which diffusers' UNet2DModel cannot express: set num_head_channels")
-        if self.context_dim is not None and self.num_classes is None:
-            raise ValueError("context_dim (LDM's class token) needs a class-conditional model: num_classes is None")
-        if self.context_dim is not None and self.resblock_updown:
-            raise ValueError("resblock_updown is not available with context_dim (diffusers' cross-attention blocks resample by convolution)")
+        _check_unet_config(self)
 
     @property
     def resolutions(self) -> list[int]:
@@ -103,10 +73,40 @@ class UNetConfig:
         "Attention heads at this width (ADM's rule: num_head_channels overrides num_heads)."
         return self.num_heads if self.num_head_channels is None else width // self.num_head_channels
 
-
-def _check_positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+# %% ../nbs/06_unet.ipynb
+def _check_unet_config(cfg: UNetConfig) -> None:  # the configuration to check
+    "A ValueError naming the offending values if diffusers cannot build `cfg` as it reads (called by `UNetConfig`)."
+    for name in ("img_size", "in_chans", "model_channels", "num_res_blocks", "num_heads", "norm_num_groups", "num_timesteps"):
+        check_int(name, getattr(cfg, name), 1)
+    for name in ("out_chans", "num_head_channels", "context_dim", "num_classes"):  # None has a meaning; an integer must be positive
+        if getattr(cfg, name) is not None: check_int(name, getattr(cfg, name), 1)
+    if not cfg.channel_mult: raise ValueError("channel_mult must list at least one level")
+    for m in cfg.channel_mult: check_int("every channel_mult entry", m, 1)
+    check_number("dropout", cfg.dropout, 0, 1, high_open=True)
+    factor = 2 ** (len(cfg.channel_mult) - 1)
+    if cfg.img_size % factor:
+        raise ValueError(f"img_size={cfg.img_size} is not divisible by {factor} = 2^{len(cfg.channel_mult) - 1}, "
+                         f"the downsampling of channel_mult={cfg.channel_mult}")
+    for r in cfg.attention_resolutions:
+        if r not in cfg.resolutions:
+            raise ValueError(f"attention resolution {r} never occurs: with img_size={cfg.img_size} and "
+                             f"{len(cfg.channel_mult)} levels the resolutions are {', '.join(map(str, cfg.resolutions))}")
+    for c in cfg.widths:
+        if c % cfg.norm_num_groups:
+            raise ValueError(f"norm_num_groups={cfg.norm_num_groups} does not divide a level's width {c} "
+                             f"(model_channels={cfg.model_channels} × channel_mult {c // cfg.model_channels})")
+    for c in cfg.attention_widths:
+        if cfg.num_head_channels is not None and c % cfg.num_head_channels:
+            raise ValueError(f"num_head_channels={cfg.num_head_channels} does not divide the attention width {c}")
+        if cfg.num_head_channels is None and c % cfg.num_heads:
+            raise ValueError(f"num_heads={cfg.num_heads} does not divide the attention width {c}")
+    if cfg.context_dim is None and cfg.num_head_channels is None and len(set(cfg.attention_widths)) > 1:
+        raise ValueError(f"num_heads={cfg.num_heads} at attention widths {', '.join(map(str, sorted(set(cfg.attention_widths))))} "
+                         f"gives heads of different widths, which diffusers' UNet2DModel cannot express: set num_head_channels")
+    if cfg.context_dim is not None and cfg.num_classes is None:
+        raise ValueError("context_dim (LDM's class token) needs a class-conditional model: num_classes is None")
+    if cfg.context_dim is not None and cfg.resblock_updown:
+        raise ValueError("resblock_updown is not available with context_dim (diffusers' cross-attention blocks resample by convolution)")
 
 # %% ../nbs/06_unet.ipynb
 def diffusers_kwargs(cfg: UNetConfig) -> tuple[type, dict]:  # a validated config
@@ -198,14 +198,12 @@ PRESETS: dict[str, UNetConfig] = {
                              num_classes=1000),
 }
 
-
+# %% ../nbs/06_unet.ipynb
 def unet(name: str, **overrides) -> DiffusionUNet:  # a key of PRESETS; UNetConfig fields to change
     "A preset UNet by name, with overrides (e.g. `unet('unet_ablation', num_classes=None)`)."
-    if name not in PRESETS:
-        raise ValueError(f"unknown UNet preset {name!r}; valid choices: {', '.join(map(repr, PRESETS))}")
-    return DiffusionUNet(PRESETS[name], **overrides)
+    return DiffusionUNet(PRESETS[check_choice("UNet preset", name, PRESETS)], **overrides)
 
-
+# %% ../nbs/06_unet.ipynb
 def unet_tiny(**overrides) -> DiffusionUNet:
     "≈1.1M parameters: 32 channels, multipliers 1, 2, attention at 4×4; 8×8×1 digits, 10 classes by default."
     return unet("unet_tiny", **overrides)
@@ -221,16 +219,6 @@ def unet_ldm395m(**overrides) -> DiffusionUNet:
 def unet_adm64(**overrides) -> DiffusionUNet:
     "ADM's ImageNet-64 UNet (192 ch, ×1,2,3,4, 3 blocks, attention at 32, 16, 8) on 64×64×3 pixels, 1000 classes."
     return unet("unet_adm64", **overrides)
-
-# %% ../nbs/06_unet.ipynb
-def preset_table() -> list[tuple[str, int, int]]:
-    "(name, parameters, forward FLOPs per image) of every preset, counted on the meta device."
-    rows = []
-    for name in PRESETS:
-        with torch.device("meta"):
-            model = unet(name)
-        rows.append((name, count_params(model), count_flops(model)))
-    return rows
 
 # %% ../nbs/06_unet.ipynb
 document_module(globals())

@@ -6,18 +6,17 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from timm.layers import PatchEmbed, trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from .backbone import check_backbone_inputs, count_flops, count_params
-from .core import document_module
+from .backbone import check_backbone_inputs
+from .core import check_choice, check_int, check_number, document_module
 
 # %% auto 0
 __all__ = ['PRESETS', 'sinusoidal_features', 'SinusoidalTimeEmbed', 'LearnedTimeEmbed', 'ViTConfig', 'DiffusionViT', 'vit',
@@ -35,7 +34,7 @@ def sinusoidal_features(
     angles = t.float()[:, None] * omega[None]
     return torch.cat([angles.cos(), angles.sin()], dim=-1)
 
-
+# %% ../nbs/05_vit.ipynb
 class SinusoidalTimeEmbed(nn.Module):
     "Timestep token: MLP of sinusoidal features; integer and fractional t alike."
     def __init__(self, dim: int, freq_dim: int = 256):  # token width; number of sinusoidal features
@@ -47,7 +46,7 @@ class SinusoidalTimeEmbed(nn.Module):
         features = sinusoidal_features(t, self.freq_dim)
         return self.mlp(features.to(self.mlp[0].weight.dtype))
 
-
+# %% ../nbs/05_vit.ipynb
 class LearnedTimeEmbed(nn.Module):
     "Timestep token from a learned table (the official code's); fractional t interpolates between neighbouring rows."
     def __init__(self, dim: int, num_timesteps: int):  # token width; T, rows of the table
@@ -83,17 +82,15 @@ class ViTConfig:
 
     def __post_init__(self):
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "num_timesteps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, getattr(self, name), 1)
+        for name in ("out_chans", "num_classes"):  # None has a meaning (see above); an integer must be positive
+            if getattr(self, name) is not None: check_int(name, getattr(self, name), 1)
+        check_number("mlp_ratio", self.mlp_ratio, 0, low_open=True, what="a positive number")
+        check_choice("time_embed", self.time_embed, ("sinusoidal", "learned"))
         if self.img_size % self.patch_size:
             raise ValueError(f"patch_size={self.patch_size} does not divide img_size={self.img_size}")
         if self.embed_dim % self.num_heads:
             raise ValueError(f"num_heads={self.num_heads} does not divide embed_dim={self.embed_dim}")
-        if self.num_classes is not None and (isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 1):
-            raise ValueError(f"num_classes must be None (unconditional) or a positive integer, got {self.num_classes!r}")
-        if self.time_embed not in ("sinusoidal", "learned"):
-            raise ValueError(f"time_embed must be 'sinusoidal' or 'learned', got {self.time_embed!r}")
 
 # %% ../nbs/05_vit.ipynb
 class DiffusionViT(nn.Module):
@@ -165,14 +162,12 @@ PRESETS: dict[str, ViTConfig] = {
     "vit_xl": ViTConfig(img_size=32, patch_size=2, in_chans=4, embed_dim=1152, depth=28, num_heads=16, num_classes=1000),
 }
 
-
+# %% ../nbs/05_vit.ipynb
 def vit(name: str, **overrides) -> DiffusionViT:  # a key of PRESETS; ViTConfig fields to change
     "A preset ViT by name, with overrides (e.g. `vit('vit_b', num_classes=None)`)."
-    if name not in PRESETS:
-        raise ValueError(f"unknown ViT preset {name!r}; valid choices: {', '.join(map(repr, PRESETS))}")
-    return DiffusionViT(PRESETS[name], **overrides)
+    return DiffusionViT(PRESETS[check_choice("ViT preset", name, PRESETS)], **overrides)
 
-
+# %% ../nbs/05_vit.ipynb
 def vit_tiny(**overrides) -> DiffusionViT:
     "≈0.8M parameters: 128 wide, 4 heads, 4 layers; 8×8×1 digits by default."
     return vit("vit_tiny", **overrides)

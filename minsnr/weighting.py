@@ -11,6 +11,7 @@ import re
 import torch
 from torch import Tensor
 
+from .core import check_choice, check_int, check_number, document_module
 from .schedule import get_schedule
 
 # %% auto 0
@@ -34,7 +35,7 @@ def canonical_target(target: str) -> str:  # 'x0', 'eps', 'v' or a diffusers / g
     raise ValueError(f"unknown prediction target {target!r}; valid choices: 'x0', 'eps', 'v' "
                      f"(or {', '.join(map(repr, TARGET_ALIASES))})")
 
-
+# %% ../nbs/02_weighting.ipynb
 def target_factor(
     snr: Tensor,  # SNR(t), ≥ 0
     target: str,  # 'x0', 'eps' or 'v'
@@ -56,7 +57,7 @@ class Weighting:
     def near_inf(self, gamma: float | None) -> tuple[float, float]: raise NotImplementedError
     def __repr__(self): return f"<weighting {self.name!r}>"
 
-
+# %% ../nbs/02_weighting.ipynb
 WEIGHTINGS: dict[str, Weighting] = {}
 
 
@@ -73,7 +74,7 @@ class Const(Weighting):
     def near_zero(self, gamma): return 1.0, 0
     def near_inf(self, gamma): return 1.0, 0
 
-
+# %% ../nbs/02_weighting.ipynb
 @register_weighting
 class SNRWeighting(Weighting):
     name, source = "snr", "Hang et al. 2023, Sec. 3.4: w = SNR (DDPM's L_simple)"
@@ -81,7 +82,7 @@ class SNRWeighting(Weighting):
     def near_zero(self, gamma): return 1.0, 1
     def near_inf(self, gamma): return 1.0, 1
 
-
+# %% ../nbs/02_weighting.ipynb
 @register_weighting
 class MaxSNR(Weighting):
     name, default_gamma, source = "max-snr", 1.0, "Salimans & Ho 2022 (truncated SNR): w = max(SNR, γ)"
@@ -89,7 +90,7 @@ class MaxSNR(Weighting):
     def near_zero(self, gamma): return gamma, 0
     def near_inf(self, gamma): return 1.0, 1
 
-
+# %% ../nbs/02_weighting.ipynb
 @register_weighting
 class MinSNR(Weighting):
     name, default_gamma, source = "min-snr", 5.0, "Hang et al. 2023, Sec. 3.4: w = min(SNR, γ)"
@@ -105,7 +106,7 @@ class SoftMinSNR(Weighting):
     def near_zero(self, gamma): return 1.0, 1
     def near_inf(self, gamma): return gamma, 0
 
-
+# %% ../nbs/02_weighting.ipynb
 @register_weighting
 class InvSNR(Weighting):
     name, source = "inv-snr", "the official repository's inv_snr: w = 1/SNR"
@@ -113,7 +114,7 @@ class InvSNR(Weighting):
     def near_zero(self, gamma): return 1.0, -1
     def near_inf(self, gamma): return 1.0, -1
 
-
+# %% ../nbs/02_weighting.ipynb
 @register_weighting
 class P2(Weighting):
     name, default_gamma, source = "p2", 1.0, "Choi et al. 2022 (P2, k = 1): w = SNR/(1+SNR)^γ"
@@ -121,7 +122,7 @@ class P2(Weighting):
     def near_zero(self, gamma): return 1.0, 1
     def near_inf(self, gamma): return 1.0, 1 - gamma
 
-
+# %% ../nbs/02_weighting.ipynb
 @register_weighting
 class EDMWeighting(Weighting):
     name, default_gamma, source = "edm", 4.0, "Karras et al. 2022, λ(σ) = (σ²+σ_d²)/(σσ_d)²: w = SNR + γ, γ = 1/σ_d²"
@@ -136,15 +137,10 @@ _WITH_GAMMA = re.compile(r"^(?P<v>v)?(?P<name>[a-z0-9-]*?)-(?P<gamma>\d+(?:\.\d*
 
 
 def _choices() -> str:
+    "The valid strategy names, for error messages."
     ours = ", ".join(map(repr, WEIGHTINGS))
     return (f"valid choices: {ours} (optionally with '-<γ>', e.g. 'min-snr-5'), or the official repository's "
             "'constant', 'snr', 'trunc_snr', 'inv_snr', 'min_snr_<γ>', 'max_snr_<γ>', 'vmin_snr_<γ>'")
-
-
-def _check_gamma(gamma, what: str) -> float:
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not math.isfinite(gamma) or gamma <= 0:
-        raise ValueError(f"{what} must be a finite number > 0, got {gamma!r}")
-    return float(gamma)
 
 # %% ../nbs/02_weighting.ipynb
 def parse_weighting(
@@ -166,9 +162,10 @@ def parse_weighting(
     if name not in WEIGHTINGS:
         raise ValueError(f"unknown loss weighting strategy {strategy!r}; {_choices()}")
     weighting = WEIGHTINGS[name]
-    if gamma is not None: gamma = _check_gamma(gamma, "gamma")
+    positive = dict(low=0, low_open=True, what="a finite number > 0")
+    if gamma is not None: gamma = check_number("gamma", gamma, **positive)
     if named_gamma is not None:
-        named_gamma = _check_gamma(named_gamma, f"γ in {strategy!r}")
+        named_gamma = check_number(f"γ in {strategy!r}", named_gamma, **positive)
         if weighting.default_gamma is None:
             raise ValueError(f"strategy {name!r} has no γ, but {strategy!r} names one")
         if gamma is not None and gamma != named_gamma:
@@ -195,7 +192,7 @@ def _leading_term_limit(num: tuple[float, float], den: tuple[float, float], end:
 # the leading terms c·s^p of the target factor k(s) of Eq. (target-factors): (near 0, near ∞)
 _FACTOR_ENDS = {"x0": ((1.0, 0), (1.0, 0)), "eps": ((1.0, 1), (1.0, 1)), "v": ((1.0, 0), (1.0, 1))}
 
-
+# %% ../nbs/02_weighting.ipynb
 def _as_snr(snr) -> Tensor:
     "`snr` as a float64 tensor, rejecting NaN and negative values with a message that names them."
     s = torch.as_tensor(snr)
@@ -208,7 +205,7 @@ def _as_snr(snr) -> Tensor:
                          + (f" at index {tuple(where)} ({int(bad.sum())} bad of {s.numel()})" if s.ndim else ""))
     return s
 
-
+# %% ../nbs/02_weighting.ipynb
 def loss_weight(
     snr: Tensor | float,  # SNR(t) of each sample, ≥ 0 (0 and ∞ allowed)
     strategy: str,  # 'const', 'snr', 'max-snr', 'min-snr', 'soft-min-snr', 'inv-snr', 'p2', 'edm', or an alias
@@ -220,24 +217,18 @@ def loss_weight(
     s = _as_snr(snr)
     at_zero = _leading_term_limit(weighting.near_zero(gamma), _FACTOR_ENDS[target][0], "zero")
     at_inf = _leading_term_limit(weighting.near_inf(gamma), _FACTOR_ENDS[target][1], "inf")
-    interior = weighting.x0_weight(s, gamma) / target_factor(s, target)
+    interior = weighting.x0_weight(s, gamma) / target_factor(s, target)  # Eq. (target-weights)
     w = torch.where(s == 0, at_zero, torch.where(s.isinf(), at_inf, interior))
     out_dtype = snr.dtype if isinstance(snr, Tensor) and snr.is_floating_point() else torch.float64
     return w.to(out_dtype)
 
 # %% ../nbs/02_weighting.ipynb
-def _check_count(value, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{what} must be an integer ≥ {minimum}, got {value!r}")
-    return value
-
-
 class TimestepSampler:
     "Draws integer timesteps in [0, T) with importance weights; the base class is uniform."
     name = "uniform"
 
     def __init__(self, T: int = 1000):  # number of timesteps
-        self.T = _check_count(T, "T", 2)
+        self.T = check_int("T", T, minimum=2)
 
     def probs(self) -> Tensor:
         "p_t for t = 0…T−1, float64."
@@ -256,7 +247,7 @@ class TimestepSampler:
         device: torch.device | str | None = None,  # where the results go
     ) -> tuple[Tensor, Tensor]:
         "n timesteps (int64) and their importance weights (float32)."
-        t = self._draw(_check_count(n, "n", 1), generator)
+        t = self._draw(check_int("n", n, minimum=1), generator)
         return t.to(device), self._weights(t).to(torch.float32).to(device)
 
     def update(self, t: Tensor, losses: Tensor) -> None:
@@ -266,7 +257,7 @@ class TimestepSampler:
     def load_state_dict(self, state: dict) -> None: pass
     def __repr__(self): return f"{type(self).__name__}(T={self.T})"
 
-
+# %% ../nbs/02_weighting.ipynb
 class UniformSampler(TimestepSampler):
     "The paper's sampler: t uniform over {0, …, T−1}, or over a range {low, …, high−1} (fine-tuning one band, Figure 2)."
 
@@ -299,8 +290,9 @@ class LogitNormalSampler(TimestepSampler):
                  std: float = 1.0,  # s: scale of u
                  unbiased: bool = False):  # weight by 1/(T p_t), keeping the uniform-sampling objective
         super().__init__(T)
-        if not math.isfinite(mean): raise ValueError(f"mean must be finite, got {mean!r}")
-        self.mean, self.std, self.unbiased = float(mean), _check_gamma(std, "std"), unbiased
+        self.mean = check_number("mean", mean, what="finite")
+        self.std = check_number("std", std, low=0, low_open=True, what="a finite number > 0")
+        self.unbiased = unbiased
 
     def probs(self) -> Tensor:
         "P(⌊T·sigmoid(u)⌋ = t) = Φ((logit((t+1)/T) − m)/s) − Φ((logit(t/T) − m)/s)."
@@ -326,9 +318,8 @@ class LossSecondMomentSampler(TimestepSampler):
                  history: int = 10,  # losses remembered per timestep; uniform until every timestep has this many
                  uniform_prob: float = 0.001):  # share of the uniform distribution mixed in
         super().__init__(T)
-        self.history = _check_count(history, "history", 1)
-        if not 0 <= uniform_prob <= 1: raise ValueError(f"uniform_prob must be in [0, 1], got {uniform_prob!r}")
-        self.uniform_prob = uniform_prob
+        self.history = check_int("history", history, minimum=1)
+        self.uniform_prob = check_number("uniform_prob", uniform_prob, 0, 1, what="in [0, 1]")
         self.losses = torch.zeros(self.T, self.history, dtype=torch.float64)  # the newest loss is last
         self.counts = torch.zeros(self.T, dtype=torch.long)
 
@@ -372,18 +363,16 @@ class CurriculumSampler(TimestepSampler):
                  max_drop: float = 0.5,  # c_max: the last stage draws the easiest timestep (1 − c_max)× as often
                  easy: str = "noisy"):  # which end is easy: 'noisy' (ε target) or 'clean' (x0 target)
         super().__init__(T)
-        self.stages = _check_count(stages, "stages", 1)
-        if not 0 <= max_drop < 1: raise ValueError(f"max_drop must be in [0, 1), got {max_drop!r}")
-        if easy not in ("noisy", "clean"): raise ValueError(f"easy must be 'noisy' or 'clean', got {easy!r}")
-        self.schedule, self.max_drop, self.easy = schedule, float(max_drop), easy
+        self.stages = check_int("stages", stages, minimum=1)
+        self.max_drop = check_number("max_drop", max_drop, 0, 1, high_open=True, what="in [0, 1)")
+        self.easy, self.schedule = check_choice("easy", easy, ("noisy", "clean")), schedule
         rho = get_schedule(schedule, self.T).sigma(torch.arange(self.T)).double().square()  # noise rate 1 − ᾱ_t
         self.ease = rho if easy == "noisy" else 1 - rho
         self.progress = 0.0
 
     def set_progress(self, fraction: float) -> None:  # share of training done, in [0, 1]
         "Tell the sampler how far training has got."
-        if not 0 <= fraction <= 1: raise ValueError(f"progress must be in [0, 1], got {fraction!r}")
-        self.progress = float(fraction)
+        self.progress = check_number("progress", fraction, 0, 1, what="in [0, 1]")
 
     @property
     def stage(self) -> int: return min(int(self.progress * self.stages), self.stages - 1)
@@ -415,6 +404,4 @@ def timestep_sampler(
     return TIMESTEP_SAMPLERS[key](T, **kwargs)
 
 # %% ../nbs/02_weighting.ipynb
-from .core import document_module
-
 document_module(globals())  # help() lists each parameter's comment

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: mystnb,tags,-all
 #     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
@@ -22,7 +22,9 @@
 # (the paper's Figure 2, a heatmap of the loss change). Here: pre-train the digits benchmark model (min-SNR-5, x0,
 # 800 steps), fine-tune a copy for 200 steps on each band alone, and measure the unweighted x0 error in ten bins of 100
 # timesteps on a fixed evaluation set (2560 samples: the same images, timesteps and noise before and after), three seeds.
-# `minsnr.experiments.timestep_conflict` does it and writes one result file per seed.
+# Each seed is one `ConflictSpec` of `minsnr.experiments`, computed by `timestep_conflict`; its result lies in the
+# experiments' result store (`book/results/conflict/`, one file per seed, named by a hash of the full spec), so a re-run
+# reads it and a changed setting computes anew.
 #
 # ```bash
 # papermill nbs/exp_conflict.ipynb nbs/exp_conflict.ipynb --cwd .
@@ -32,60 +34,58 @@
 seeds = [0, 1, 2]  # pre-training seeds
 finetune_steps = 200  # optimizer steps on each band
 run_missing = True  # False: only read stored results
-quick = False  # `make book`: train at most one missing seed, read the others from the stored results
-results_dir = "book/results"  # result files (committed)
+quick = False  # `make book`: compute at most one missing seed, read the others from the stored results
+results_dir = "book/results"  # the result store (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
-# %% tags=[]
-import json
-from pathlib import Path
-
-import matplotlib.pyplot as plt
+# %% tags=["remove-cell"]
 import numpy as np
+from IPython.display import Markdown, display
 
-from minsnr.experiments import conflict_specs, timestep_conflict
+from minsnr.core import atomic_write_json
+from minsnr.experiments import conflict_specs, run_suite
+from minsnr.plotting import book_style, figure, markdown_table
 
-results, trained = [], 0
-for spec in conflict_specs(tuple(seeds)):
-    path = Path(results_dir, spec.suite, f"{spec.name}.json")
-    if path.is_file() or (run_missing and not (quick and trained >= 1)):
-        trained += not path.is_file()
-        results.append(timestep_conflict(spec, finetune_steps=finetune_steps, results_dir=results_dir, runs_dir=runs_dir))
-print(f"{len(results)} seeds")
+book_style()
+COMMAND = "papermill nbs/exp_conflict.ipynb nbs/exp_conflict.ipynb --cwd ."
+limit = (1 if quick else None) if run_missing else 0
+results = [r for r in run_suite(conflict_specs(tuple(seeds), finetune_steps), results_dir, runs_dir, limit=limit,
+                                command=COMMAND) if r is not None]
 bands = list(results[0]["relative_change"])
 change = np.array([[r["relative_change"][b] for b in bands] for r in results])  # [seed, band, bin]
 
-# %% tags=[]
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Relative change of the unweighted x0 error in each timestep bin (columns) after fine-tuning on one band (rows), in percent, mean over three seeds. Blue: the loss fell, red: it rose. Tuning on a band helps it and its neighbours and hurts distant bins.", "name": "fig-conflict-heatmap"}}
 mean = change.mean(0) * 100
-limit = np.abs(mean).max()
-fig, ax = plt.subplots(figsize=(9, 2.8))
-image = ax.imshow(mean, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+vmax = np.abs(mean).max()
+fig, ax = figure(1, 2.6)
+image = ax.imshow(mean, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
 for i in range(mean.shape[0]):
     for j in range(mean.shape[1]):
-        lo, hi = change[:, i, j].min() * 100, change[:, i, j].max() * 100
-        ax.text(j, i, f"{mean[i, j]:+.0f}%\n[{lo:+.0f}, {hi:+.0f}]", ha="center", va="center", fontsize=6.5)
-ax.set_xticks(range(10), [f"[{b * 100},{(b + 1) * 100})" for b in range(10)], fontsize=7, rotation=30)
-ax.set_yticks(range(len(bands)), [f"tuned on [{b.replace('-', ', ')})" for b in bands], fontsize=8)
+        ax.text(j, i, f"{mean[i, j]:+.0f}", ha="center", va="center", fontsize=9,
+                color="white" if abs(mean[i, j]) > 0.6 * vmax else "black")
+ax.set_xticks(range(10), [f"{b * 100}–{(b + 1) * 100}" for b in range(10)], rotation=30)
+ax.set_yticks(range(len(bands)), [f"tuned on [{b.replace('-', ', ')})" for b in bands])
 ax.set_xlabel("timestep bin where the loss is measured")
-fig.colorbar(image, ax=ax, label="loss change (%)")
-ax.set_title(f"relative change of the unweighted x0 error after fine-tuning ({len(results)} seeds: mean [min, max])", fontsize=9)
-plt.tight_layout()
+fig.colorbar(image, ax=ax, label="loss change (%)");
 
-# %% tags=[]
+
+# %% tags=["hide-input"]
+def mean_range(values) -> str: return f"{values.mean():+.1f} [{values.min():+.1f}, {values.max():+.1f}]"
+
+
+rows = []
 for b, band in enumerate(bands):
     low = int(band.split("-")[0]) // 100
-    own = change[:, b, low] * 100
-    far = change[:, b, 7:] .mean(1) * 100
-    print(f"tuned on [{band.replace('-', ', ')}): its own bin {own.mean():+.1f}% (min {own.min():+.1f}, max {own.max():+.1f}); "
-          f"bins 700–999 {far.mean():+.1f}% (min {far.min():+.1f}, max {far.max():+.1f})")
-Path(results_dir, "summary").mkdir(parents=True, exist_ok=True)
-Path(results_dir, "summary", "conflict.json").write_text(json.dumps(
-    {"bands": bands, "mean_change_percent": mean.round(2).tolist(), "seeds": len(results)}, indent=1) + "\n")
+    rows.append([f"[{band.replace('-', ', ')})", mean_range(change[:, b, low] * 100), mean_range(change[:, b, 7:].mean(1) * 100)])
+display(Markdown(markdown_table(["tuned on", "change in its own bin (%)", "change in bins 700–999 (%)"], rows)))
+atomic_write_json(f"{results_dir}/summary/conflict.json",
+                  {"bands": bands, "mean_change_percent": mean.round(2).tolist(), "seeds": len(results)});
 
 # %% [markdown] tags=[]
 # **What we see.** As in the paper's Figure 2, fine-tuning on one band lowers the loss in that band and its
-# neighbours and raises it far away: in all three seeds, tuning on $[100, 200)$ lowers the error in $[0, 200)$ and raises
-# it in every bin from 300 on, by about 40 % in $[700, 1000)$; tuning on $[300, 400)$ helps $[200, 600)$ and hurts both
-# ends, most of all the cleanest bin $[0, 100)$ (its error more than doubles, from a small value). The timesteps are
-# competing tasks for the shared weights, which is the paper's motivation for treating the loss weighting as a
-# multi-task problem (next page).
+# neighbours and raises it far away ({numref}`fig-conflict-heatmap`): in all three seeds, tuning on $[100, 200)$ lowers
+# the error in $[0, 200)$ and raises it in every bin from 300 on, by about 40 % in $[700, 1000)$; tuning on $[300, 400)$
+# helps $[200, 600)$ and hurts both ends, most of all the cleanest bin $[0, 100)$ (its error more than doubles, from a
+# small value). The table gives the change in the tuned band itself and, averaged, in the three noisiest bins (mean and
+# [min, max] over the seeds). The timesteps are competing tasks for the shared weights, which is the paper's motivation for
+# treating the loss weighting as a multi-task problem (next page).

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: mystnb,tags,-all
 #     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
@@ -46,9 +46,9 @@
 # papermill nbs/exp_pareto.ipynb nbs/exp_pareto.ipynb --cwd .
 # ```
 #
-# Each seed writes one result file, `book/results/pareto/seed{s}.json`; a re-run reads it instead of recomputing when its
-# configuration is unchanged, and training resumes from the checkpoints in `runs/pareto`. The figures below are drawn from
-# the result files.
+# Each seed is one spec in the experiments' result store (`book/results/pareto/`, one file per seed named by a hash
+# of its full configuration): a re-run reads it, a changed setting computes anew, and training resumes from the
+# checkpoints in `runs/experiments/pareto/`. The figures below are drawn from the result files.
 
 # %% tags=["parameters"]
 seeds = [0, 1, 2]  # training seeds
@@ -63,42 +63,47 @@ ugd_steps = 5000  # UGD: gradient-descent steps on β
 ugd_lr = 100.0  # UGD: learning rate for the normalised objective (halved whenever a step would raise it)
 control_weightings = ["const"]  # also trained with these, for Figure 4 only: does the training weighting favour itself?
 quick = False  # `make book`: compute at most one missing seed, read the others from the stored results
-results_dir = "book/results/pareto"  # result files (committed)
-runs_dir = "runs/pareto"  # checkpoints (not committed)
+results_dir = "book/results"  # the result store (committed)
+runs_dir = "runs/experiments"  # checkpoints (not committed)
 
-# %% tags=[]
+# %% tags=["remove-cell"]
 import json
 import math
-import os
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import Markdown, display
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook bar, which we do not use
+from minsnr.core import atomic_write_json
+from minsnr.experiments import run_suite
 from minsnr.pareto import min_norm_weights, pareto_objective, per_bin_gradients, strategy_bin_weights, ugd_weights
+from minsnr.plotting import book_style, figure, markdown_table, strategy_color
 from minsnr.schedule import get_schedule
 from minsnr.trainer import TrainConfig, build_dataset, checkpoint_path, load_checkpoint, model_for_dataset, train
 
-torch.set_num_threads(1)  # the CPU is shared; one thread is also what makes the timings comparable
+torch.set_num_threads(1)  # one thread is also what makes the timings comparable
+book_style()
 COMMAND = "papermill nbs/exp_pareto.ipynb nbs/exp_pareto.ipynb --cwd ."
 STRATEGIES = {"const": ["const", None], "snr": ["snr", None], "max-snr-1": ["max-snr", 1.0], "min-snr-5": ["min-snr", 5.0]}
 schedule = get_schedule("cosine", 1000)
 
 
-def train_config(seed: int, weighting: str = "min-snr") -> TrainConfig:
+# %% tags=["hide-input"]
+def train_config(seed: int, weighting: str = "min-snr", out_dir: str | Path = runs_dir) -> TrainConfig:
+    "The training run of `seed` with `weighting` in `out_dir`/`weighting`, checkpointed at multiples of the checkpoints' gcd."
     every = math.gcd(*checkpoints)
     return TrainConfig(dataset="digits", model="vit_tiny", model_kwargs={"embed_dim": 64}, target="x0", weighting=weighting,
                        lr=1e-3, global_batch=64, steps=steps, ema_decay=0.99, ema_warmup_power=None, ckpt_every=every, keep_ckpts=steps // every,
-                       log_every=50, out_dir=f"{runs_dir}/{weighting}/seed{seed}", progress=False, seed=seed)
+                       log_every=50, out_dir=f"{out_dir}/{weighting}", progress=False, seed=seed)
 
 
 def experiment_config(seed: int) -> dict:
-    "Everything that determines a seed's results (where its checkpoints live does not)."
+    "Everything that determines a seed's results (where its checkpoints live does not): the spec of its result file."
     run = asdict(train_config(seed))
     run.pop("out_dir")
     config = {"train": run, "checkpoints": checkpoints, "num_bins": num_bins, "reference_samples": reference_samples,
@@ -118,7 +123,8 @@ def weights_and_scores(G: torch.Tensor, lam: float) -> dict:
             "objective_lam0": {k: pareto_objective(G, w) for k, w in weights.items()}}
 
 
-def analyse_seed(seed: int) -> dict:
+def analyse_seed(seed: int, out_dir: str | Path) -> dict:
+    "Train (or resume) the seed's runs in `out_dir`, then Figure 4's records per checkpoint and Figure 3's repeats."
     start = time.time()
     dataset = build_dataset(train_config(seed))
     images = torch.stack([dataset[i][0] for i in range(len(dataset))])
@@ -129,7 +135,7 @@ def analyse_seed(seed: int) -> dict:
         generator=torch.Generator().manual_seed(generator_seed), return_losses=True)
 
     def analyse_checkpoints(weighting: str) -> list[dict]:
-        config = train_config(seed, weighting)
+        config = train_config(seed, weighting, out_dir)
         train(config)  # resumes from the newest checkpoint; returns at once if the run is complete
         records = []
         for step in checkpoints:
@@ -160,48 +166,43 @@ def analyse_seed(seed: int) -> dict:
         runs["seconds"] /= repeats  # per gradient estimate (all bins)
         figure3[str(n)] = runs
     metrics = {"checkpoints": records, "control": control, "figure3": {"step": checkpoints[-1], "lam": lam, "by_n": figure3}}
-    return {"config": experiment_config(seed), "seed": seed, "command": COMMAND, "status": "finished",
-            "elapsed_s": round(time.time() - start, 1), "torch": torch.__version__, "metrics": metrics}
+    return {"seed": seed, "status": "finished", "elapsed_s": round(time.time() - start, 1), "torch": torch.__version__,
+            "metrics": metrics}
 
 
-def load_or_run(seed: int, allowed_to_run: bool) -> tuple[dict | None, bool]:
-    "The seed's result, from its file if that was stored with the same configuration; and whether it was computed now."
-    path = Path(results_dir, f"seed{seed}.json")
-    if path.is_file():
-        stored = json.loads(path.read_text())
-        if stored.get("config") == experiment_config(seed): return stored, False
-        print(f"{path}: stored with another configuration, recomputing")
-    if not allowed_to_run: return None, False
-    result = analyse_seed(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, path)  # a crash never leaves half a result file
-    return result, True
+# %% tags=["remove-cell"]
+@dataclass
+class ParetoSpec:
+    "One seed of this page's analysis, as a spec of the experiments' result store."
+    seed: int
+    suite = "pareto"
+
+    @property
+    def name(self) -> str: return f"seed{self.seed}"
+    def to_json(self) -> dict: return experiment_config(self.seed)
+    def run(self, out_dir: Path) -> dict: return analyse_seed(self.seed, out_dir)
 
 
-results, computed = [], 0
-for seed in seeds:
-    result, fresh = load_or_run(seed, allowed_to_run=not (quick and computed >= 1))
-    computed += fresh
+stored = run_suite([ParetoSpec(s) for s in seeds], results_dir, runs_dir, limit=1 if quick else None, command=COMMAND)
+for seed, result in zip(seeds, stored):
     if result is None: print(f"seed {seed}: no stored result (quick mode computes at most one missing seed)")
-    else: results.append(result)
-print(f"{len(results)} seeds: " + ", ".join(f"seed {r['seed']} ({r['elapsed_s']:.0f} s to compute)" for r in results))
+results = [r for r in stored if r is not None]
 
 # %% [markdown] tags=[]
 # ## Figure 4: the objective of Eq. 11 per strategy
 #
 # For each checkpoint, the objective $F_\lambda(w) = \lVert\sum_k w_k\mathbf{g}_k\rVert^2 + \lambda\sum_k w_k^2$ of each set of bin
-# weights (normalised to sum 1), on gradients estimated from 512 samples per bin. Bars are the mean over seeds, the
-# whiskers the min and max. Lower is closer to a direction that serves all bins at once. The left panel is the raw
-# objective (it shrinks as training converges and the gradients get shorter); the right divides by the exact minimum
-# at the same checkpoint, so 1 is optimal.
+# weights (normalised to sum 1), on gradients estimated from 512 samples per bin ({numref}`fig-pareto-objective`). Lower
+# is closer to a direction that serves all bins at once. The left panel is the raw objective (it shrinks as training
+# converges and the gradients get shorter); the right divides by the exact minimum at the same checkpoint, so 1 is
+# optimal. The table gives the ratio to the minimum, mean and [min, max] over the seeds, and the closest fixed strategy.
 
-# %% tags=[]
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Eq. 11's objective of each set of bin weights on the min-SNR-5 models at three checkpoints: raw (left) and over the exact minimum (right), mean over three seeds with min\u2013max whiskers. Of the fixed strategies min-SNR-5 comes closest to the optimum.", "name": "fig-pareto-objective"}}
 names = ["const", "snr", "max-snr-1", "min-snr-5", "UGD", "exact"]
 names0 = ["const", "snr", "max-snr-1", "min-snr-5", "UGD", "min-norm (λ=0)"]
-colors = {"const": "tab:gray", "snr": "tab:red", "max-snr-1": "tab:orange", "min-snr-5": "tab:blue", "UGD": "tab:green",
-          "exact": "black", "min-norm (λ=0)": "tab:purple"}
+OPTIMA = {"UGD": ("#444444", "//"), "exact": ("#000000", ""), "min-norm (λ=0)": ("#AAAAAA", "")}  # not strategies: greys
+color = lambda name: OPTIMA[name][0] if name in OPTIMA else strategy_color(name)
+hatch = lambda name: OPTIMA[name][1] if name in OPTIMA else ""
 steps_axis = [rec["step"] for rec in results[0]["metrics"]["checkpoints"]]
 
 
@@ -211,43 +212,44 @@ def objectives(runs: list[list[dict]], key: str, names: list[str]) -> tuple[np.n
     return values, values / values[:, :, -1:]
 
 
+def mean_range(values, fmt: str = "{:.2f}") -> str:
+    "'mean [min, max]' of `values`."
+    return f"{fmt.format(np.mean(values))} [{fmt.format(np.min(values))}, {fmt.format(np.max(values))}]"
+
+
 def figure4(runs: list[list[dict]], trained_with: str) -> tuple[np.ndarray, list]:
-    "Bars of Eq. 11 per strategy and checkpoint; a table of the ratios to the minimum; the best fixed strategy per run."
+    "Bars of Eq. 11 per candidate and checkpoint (mean, whiskers min–max over seeds); the ratios and the closest fixed strategy."
     objective, ratio = objectives(runs, "objective", names)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    fig, axes = figure(2, 3.4)
     width = 0.8 / len(names)
-    for ax, values, label in [(axes[0], objective, "F_λ(w) (Eq. 11)"), (axes[1], ratio, "F_λ(w) / min F_λ")]:
+    for ax, values, label in [(axes[0], objective, "$F_\\lambda(w)$"), (axes[1], ratio, "$F_\\lambda(w)\\,/\\,\\min F_\\lambda$")]:
         for j, name in enumerate(names):
             x = np.arange(len(steps_axis)) + (j - (len(names) - 1) / 2) * width
             mean, lo, hi = values[:, :, j].mean(0), values[:, :, j].min(0), values[:, :, j].max(0)
-            ax.bar(x, mean, width, color=colors[name], label=name)
+            ax.bar(x, mean, width, color=color(name), hatch=hatch(name), edgecolor="white", linewidth=0.3, label=name)
             ax.errorbar(x, mean, yerr=np.maximum([mean - lo, hi - mean], 0), fmt="none", ecolor="k", elinewidth=0.8, capsize=1.5)
         ax.set_xticks(range(len(steps_axis)), [f"step {s}" for s in steps_axis])
         ax.set(yscale="log", ylabel=label)
-    axes[0].set_title(f"model trained with {trained_with}: Eq. 11, λ = {lam_rel} × mean ‖g_k‖² ({len(runs)} seeds)", fontsize=9)
-    axes[1].set_title("relative to the exact minimiser", fontsize=9)
-    axes[1].legend(fontsize=7, ncol=2)
-    plt.tight_layout()
-    plt.show()
-    print(f"{'step':>5} " + " ".join(f"{n:>10}" for n in names) + "   (F_λ / min F_λ: mean, and [min, max] over seeds)")
-    for c, step in enumerate(steps_axis):
-        print(f"{step:5d} " + " ".join(f"{ratio[:, c, j].mean():10.3f}" for j in range(len(names))))
-        print("      " + " ".join(f"[{ratio[:, c, j].min():.2f},{ratio[:, c, j].max():.2f}]".rjust(10) for j in range(len(names))))
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=len(names))
     best = [[names[int(np.argmin(objective[s, c, :4]))] for c in range(len(steps_axis))] for s in range(len(runs))]
-    print("best fixed strategy per seed (rows) and checkpoint (columns):", best)
-    return ratio, best
+    return fig, ratio, best
 
 
-def table_lambda0(runs: list[list[dict]]) -> np.ndarray:
-    _, ratio0 = objectives(runs, "objective_lam0", names0)
-    print(f"{'step':>5} " + " ".join(f"{n:>15}" for n in names0) + "   (F_0 / min F_0, mean over seeds)")
-    for c, step in enumerate(steps_axis):
-        print(f"{step:5d} " + " ".join(f"{ratio0[:, c, j].mean():15.3f}" for j in range(len(names0))))
-    return ratio0
+def ratio_table(ratio: np.ndarray, best: list | None, names: list[str], label: str = "$F_\\lambda / \\min F_\\lambda$") -> None:
+    "Markdown: the ratio to the minimum per candidate and checkpoint, and the closest fixed strategy of each seed."
+    rows = [[name] + [mean_range(ratio[:, c, j]) for c in range(len(steps_axis))] for j, name in enumerate(names[:-1])]
+    if best is not None:
+        closest = [[b[c] for b in best] for c in range(len(steps_axis))]
+        rows.append(["closest fixed strategy"] + [f"{s[0]} (all seeds)" if len(set(s)) == 1 else ", ".join(s) for s in closest])
+    display(Markdown(markdown_table([label] + [f"step {s}" for s in steps_axis], rows)))
 
 
 main_runs = [r["metrics"]["checkpoints"] for r in results]
-ratio, best_fixed = figure4(main_runs, "min-SNR-5")
+fig, ratio, best_fixed = figure4(main_runs, "min-SNR-5")
+
+# %% tags=["remove-input"]
+ratio_table(ratio, best_fixed, names)
+
 
 # %% [markdown] tags=[]
 # **What we measured.** On the min-SNR-5 models, UGD reaches the minimum of Eq. 11 (to within 0.03 %: it minimises the
@@ -257,8 +259,14 @@ ratio, best_fixed = figure4(main_runs, "min-SNR-5")
 # Eq. 10 ($\lambda = 0$, the pure min-norm problem of Theorem 1, whose optimum may put all the weight on a few bins) gives
 # the same order:
 
-# %% tags=[]
-ratio0 = table_lambda0(main_runs)
+# %% tags=["hide-input"]
+def table_lambda0(runs: list[list[dict]]) -> None:
+    "Markdown: Eq. 10's objective (λ = 0) of each candidate over its minimum, per checkpoint."
+    _, ratio0 = objectives(runs, "objective_lam0", names0)
+    ratio_table(ratio0, None, names0, "$F_0 / \\min F_0$ (λ = 0)")
+
+
+table_lambda0(main_runs)
 
 # %% [markdown] tags=[]
 # ### Control: a model trained without weighting
@@ -266,13 +274,18 @@ ratio0 = table_lambda0(main_runs)
 # A model trained with a weighting is pulled towards a point where *that* weighting's combination of the bin gradients
 # (in expectation, the gradient of its training loss) vanishes. So a min-SNR-5 model may favour min-SNR-5 in Eq. 11 just
 # because it was trained with it. The same analysis on models trained with constant weights (plain x0 MSE, otherwise
-# identical: same seeds, steps and checkpoints) tests that.
+# identical: same seeds, steps and checkpoints) tests that. {numref}`fig-pareto-objective-control` and the tables below show the result.
 
-# %% tags=[]
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Eq. 11's objective as in the figure above, on models trained with constant weights: now constant weights come closest, min-SNR-5 second.", "name": "fig-pareto-objective-control"}}
 control_ratio, control_best = {}, {}
 for weighting in control_weightings:
     control_runs = [r["metrics"]["control"][weighting] for r in results]
-    control_ratio[weighting], control_best[weighting] = figure4(control_runs, f"{weighting} weighting")
+    fig, control_ratio[weighting], control_best[weighting] = figure4(control_runs, f"{weighting} weighting")
+
+# %% tags=["remove-input"]
+for weighting in control_weightings:
+    control_runs = [r["metrics"]["control"][weighting] for r in results]
+    ratio_table(control_ratio[weighting], control_best[weighting], names)
     table_lambda0(control_runs)
 
 # %% [markdown] tags=[]
@@ -289,35 +302,42 @@ for weighting in control_weightings:
 #
 # Which bins do the optimal weights favour? Per bin (bin $k$ holds $t \in [100k, 100k+100)$; small $t$ is nearly clean), the
 # exact minimiser of Eq. 11, UGD's weights, the pure min-norm weights ($\lambda = 0$), and the fixed strategies, at each
-# checkpoint (mean over seeds, whiskers min–max).
+# checkpoint, for the min-SNR-5 models ({numref}`fig-pareto-weights`) and the models trained with constant weights
+# ({numref}`fig-pareto-weights-control`).
 
-# %% tags=[]
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Bin weights (bin k holds t in [100k, 100k+100)) of the optimal and the fixed strategies on the min-SNR-5 models, mean over seeds with the min\u2013max band: the exact minimiser resembles min-SNR-5.", "name": "fig-pareto-weights"}}
 shown = ["exact", "UGD", "min-norm (λ=0)", "min-snr-5", "const", "snr"]
-trainings = [("min-SNR-5", main_runs)] + [(f"{w} weighting", [r["metrics"]["control"][w] for r in results]) for w in control_weightings]
-fig, axes = plt.subplots(len(trainings), len(steps_axis), figsize=(4 * len(steps_axis), 3 * len(trainings)), sharey=True,
-                         squeeze=False)
-width = 0.8 / len(shown)
-for row, (trained_with, runs) in enumerate(trainings):
-    for c, ax in enumerate(axes[row]):
-        for j, name in enumerate(shown):
+STYLE = {"UGD": "--", "min-norm (λ=0)": ":"}
+
+
+def weights_figure(runs: list[list[dict]]):
+    "Bin weights of each candidate per checkpoint: mean over seeds, the band min–max."
+    fig, axes = figure(len(steps_axis), 2.8, sharey=True)
+    for c, ax in enumerate(axes):
+        for name in shown:
             w = np.array([run[c]["weights"][name] for run in runs])
-            x = np.arange(num_bins) + (j - (len(shown) - 1) / 2) * width
-            ax.bar(x, w.mean(0), width, color=colors[name], label=name)
-            ax.errorbar(x, w.mean(0), yerr=np.maximum([w.mean(0) - w.min(0), w.max(0) - w.mean(0)], 0), fmt="none",
-                        ecolor="k", elinewidth=0.6)
-        ax.set(title=f"trained with {trained_with}, step {steps_axis[c]}", ylim=(0, 1), xticks=range(num_bins))
-        ax.title.set_fontsize(9)
-    axes[row, 0].set_ylabel("bin weight (sum 1)")
-for ax in axes[-1]: ax.set_xlabel("bin k (t from 100k)")
-axes[0, -1].legend(fontsize=7)
-plt.tight_layout()
-plt.show()
+            ax.plot(range(num_bins), w.mean(0), STYLE.get(name, "-"), color=color(name), label=name, marker="o", ms=2.5)
+            ax.fill_between(range(num_bins), w.min(0), w.max(0), color=color(name), alpha=0.15, lw=0)
+        ax.set(title=f"step {steps_axis[c]}", ylim=(0, 1), xticks=range(0, num_bins, 3), xlabel="bin k")
+    axes[0].set_ylabel("bin weight (sum 1)")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=len(shown))
+    return fig
+
+
+fig = weights_figure(main_runs)
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The bin weights on the models trained with constant weights: the exact minimiser spreads over all bins, like constant weights.", "name": "fig-pareto-weights-control"}}
+fig = weights_figure([r["metrics"]["control"][control_weightings[0]] for r in results])
+
+# %% tags=["hide-input"]
+trainings = [("min-SNR-5", main_runs)] + [(f"{w} weighting", [r["metrics"]["control"][w] for r in results]) for w in control_weightings]
+rows = []
 for trained_with, runs in trainings:
     for c, step in enumerate(steps_axis):
         for name in ("exact", "min-snr-5"):
             w = np.mean([run[c]["weights"][name] for run in runs], 0)
-            print(f"trained with {trained_with:15s} step {step:3d}  {name:9s}", " ".join(f"{v:.3f}" for v in w),
-                  f"  (bins 0–4: {w[:5].sum():.2f})")
+            rows.append([trained_with, step, name] + [f"{v:.2f}" for v in w] + [f"{w[:5].sum():.2f}"])
+display(Markdown(markdown_table(["trained with", "step", "candidate"] + [str(k) for k in range(num_bins)] + ["bins 0–4"], rows)))
 
 # %% [markdown] tags=[]
 # The exact minimiser of Eq. 11 on the min-SNR-5 models looks much like min-SNR-5 itself at steps 100 and 300 (about
@@ -331,41 +351,41 @@ for trained_with, runs in trainings:
 #
 # At the last checkpoint, the bin gradients are re-estimated `repeats` times from fresh samples (images, timesteps,
 # noise), with $n$ samples per bin, and UGD is run on each estimate ($\lambda$ as above, from the 512-sample gradients).
-# Left: the UGD weights of every repeat for seed 0 (one thin line each) and the weights from the 512-sample gradients
-# of Figure 4 (black). Right: the spread, $\sum_k \sigma_k$ with $\sigma_k$ the standard deviation of bin $k$'s weight over the repeats,
+# {numref}`fig-pareto-repeats` shows the UGD weights of every repeat for seed 0 and {numref}`fig-pareto-spread` their
+# spread, $\sum_k \sigma_k$ with $\sigma_k$ the standard deviation of bin $k$'s weight over the repeats,
 # which is the weight-averaged coefficient of variation $\sum_k \bar w_k\,(\sigma_k/\bar w_k)$ since the weights sum to 1;
 # one line per seed, for UGD and for the $\lambda = 0$ min-norm weights.
 
-# %% tags=[]
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "UGD weights of seed 0 from ten independent gradient estimates (grey) with n samples per bin, and from the 512-sample gradients (black): they settle as n grows.", "name": "fig-pareto-repeats"}}
 ns = [int(n) for n in results[0]["metrics"]["figure3"]["by_n"]]
-spread = {key: np.array([[np.array(r["metrics"]["figure3"]["by_n"][str(n)][key]).std(0).sum() for n in ns] for r in results])
-          for key in ("UGD", "exact", "min-norm (λ=0)")}
-fig = plt.figure(figsize=(12, 3.3))
-for i, n in enumerate(ns):
-    ax = fig.add_subplot(1, len(ns) + 1, i + 1)
-    for w in results[0]["metrics"]["figure3"]["by_n"][str(n)]["UGD"]:
-        ax.plot(range(num_bins), w, color="tab:green", alpha=0.4, lw=0.9)
-    ax.plot(range(num_bins), results[0]["metrics"]["checkpoints"][-1]["weights"]["UGD"], color="k", lw=1.5)
-    ax.set(title=f"n = {n} per bin", ylim=(0, 0.6), xlabel="bin k")
-    if i == 0: ax.set_ylabel("UGD weight")
-ax = fig.add_subplot(1, len(ns) + 1, len(ns) + 1)
-for key, color in [("UGD", "tab:green"), ("min-norm (λ=0)", "tab:purple")]:
-    for s, r in enumerate(results):
-        ax.plot(ns, spread[key][s], "o-", color=color, alpha=0.7, label=key if s == 0 else None)
-reference = spread["UGD"].mean(0)[-1] * np.sqrt(ns[-1] / np.array(ns))  # Monte-Carlo noise, through the largest n
-ax.plot(ns, reference, "k:", label="∝ 1/√n")
-ax.set(xscale="log", yscale="log", xlabel="n (samples per bin)", ylabel="Σ_k σ_k", title="spread over repeats")
-ax.legend(fontsize=7)
-plt.tight_layout()
+by_n = lambda r, n: r["metrics"]["figure3"]["by_n"][str(n)]
+sigma_sum = {key: np.array([[np.array(by_n(r, n)[key]).std(0).sum() for n in ns] for r in results])
+             for key in ("UGD", "exact", "min-norm (λ=0)")}
+fig, axes = figure(len(ns), 2.4, sharey=True)
+for ax, n in zip(axes, ns):
+    for w in by_n(results[0], n)["UGD"]:
+        ax.plot(range(num_bins), w, color=color("UGD"), alpha=0.35, lw=0.9)
+    ax.plot(range(num_bins), results[0]["metrics"]["checkpoints"][-1]["weights"]["UGD"], color="black", lw=1.6)
+    ax.set(title=f"n = {n}", ylim=(0, 0.6), xticks=[0, 9], xlabel="bin k")
+axes[0].set_ylabel("UGD weight");
 
-seconds = [np.mean([r["metrics"]["figure3"]["by_n"][str(n)]["seconds"] for r in results]) for n in ns]
-print(f"{'n':>4}  {'UGD Σσ_k':>16}  {'exact Σσ_k':>10}  {'λ=0 Σσ_k':>16}  {'s per estimate':>14}")
-for i, n in enumerate(ns):
-    print(f"{n:4d}  {spread['UGD'][:, i].mean():7.3f} [{spread['UGD'][:, i].min():.3f},{spread['UGD'][:, i].max():.3f}]"
-          f"  {spread['exact'][:, i].mean():10.3f}  {spread['min-norm (λ=0)'][:, i].mean():7.3f} "
-          f"[{spread['min-norm (λ=0)'][:, i].min():.3f},{spread['min-norm (λ=0)'][:, i].max():.3f}]  {seconds[i]:14.2f}")
-slope = np.polyfit(np.log(ns), np.log(spread["UGD"].mean(0)), 1)[0]
-print(f"UGD spread ∝ n^{slope:.2f} (a log-log fit over the {len(ns)} sample sizes)")
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The spread of the weights over the ten repeats, summed over bins, against the samples per bin, one line per seed: UGD falls like 1/\u221an only from n = 256 on; the \u03bb = 0 min-norm weights stay unstable.", "name": "fig-pareto-spread"}}
+fig, ax = figure(1, 3.0)
+for key, style in [("UGD", "o-"), ("min-norm (λ=0)", "s--")]:
+    for s, r in enumerate(results):
+        ax.plot(ns, sigma_sum[key][s], style, color=color(key), alpha=0.8, label=key if s == 0 else None)
+reference = sigma_sum["UGD"].mean(0)[-1] * np.sqrt(ns[-1] / np.array(ns))  # Monte-Carlo noise, through the largest n
+ax.plot(ns, reference, ":", color="black", label="∝ 1/√n")
+ax.set(xscale="log", yscale="log", xlabel="n (samples per bin)", ylabel="$\\sum_k \\sigma_k$")
+ax.legend();
+
+# %% tags=["remove-input"]
+seconds = [np.mean([by_n(r, n)["seconds"] for r in results]) for n in ns]
+rows = [[n, mean_range(sigma_sum["UGD"][:, i], "{:.3f}"), f"{sigma_sum['exact'][:, i].mean():.3f}",
+         mean_range(sigma_sum["min-norm (λ=0)"][:, i], "{:.3f}"), f"{seconds[i]:.2f}"] for i, n in enumerate(ns)]
+display(Markdown(markdown_table(["n per bin", "UGD Σσ_k", "exact Σσ_k", "min-norm (λ=0) Σσ_k", "s per estimate"], rows)))
+slope = np.polyfit(np.log(ns), np.log(sigma_sum["UGD"].mean(0)), 1)[0]
+display(Markdown(f"A log-log fit over the {len(ns)} sample sizes gives a UGD spread $\\propto n^{{{slope:.2f}}}$."))
 
 # %% [markdown] tags=[]
 # **What we measured.** As the paper says, weights optimised on gradients from few samples are unstable, and they settle
@@ -378,18 +398,12 @@ print(f"UGD spread ∝ n^{slope:.2f} (a log-log fit over the {len(ns)} sample si
 # not of the optimiser. The pure min-norm weights ($\lambda = 0$), which sit on a few bins and jump between them, are far less
 # stable (0.56 at $n = 1024$): the regulariser of Eq. 11 buys much of the stability.
 
-# %% [markdown] tags=[]
-# The numbers above, for the front page:
-
-# %% tags=[]
+# %% tags=["remove-cell"]
 summary = {"seeds": [r["seed"] for r in results], "lam_rel": lam_rel, "steps": steps_axis,
            "objective_ratio_mean": {n: ratio[:, :, j].mean(0).round(4).tolist() for j, n in enumerate(names)},
            "best_fixed_strategy": best_fixed,
            "control": {w: {"objective_ratio_mean": {n: control_ratio[w][:, :, j].mean(0).round(4).tolist() for j, n in enumerate(names)},
                            "best_fixed_strategy": control_best[w]} for w in control_weightings},
-           "figure3": {"n": ns, "ugd_spread_mean": spread["UGD"].mean(0).round(4).tolist(),
-                       "min_norm_spread_mean": spread["min-norm (λ=0)"].mean(0).round(4).tolist(), "slope": round(slope, 3)}}
-summary_path = Path(results_dir).parent / "summary" / "pareto.json"
-summary_path.parent.mkdir(parents=True, exist_ok=True)
-summary_path.write_text(json.dumps(summary, indent=1) + "\n")
-summary["objective_ratio_mean"]
+           "figure3": {"n": ns, "ugd_spread_mean": sigma_sum["UGD"].mean(0).round(4).tolist(),
+                       "min_norm_spread_mean": sigma_sum["min-norm (λ=0)"].mean(0).round(4).tolist(), "slope": round(slope, 3)}}
+atomic_write_json(Path(results_dir, "summary", "pareto.json"), summary);

@@ -51,17 +51,24 @@ vae_dir = None  # local SD-VAE folder, for latent runs
 reference = None  # reference statistics .npz (ADM's VIRTUAL_imagenet256_labeled.npz, EDM's …), for FID
 inception_weights = None  # local torch-fidelity Inception-v3 weights file, for FID
 
-# %%
+# %% tags=["hide-input"]
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from IPython.display import Markdown, display
 from PIL import Image
 
-from minsnr.sampler import load_checkpoint_model, sample_run
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook check, met on importing diffusers
+
+from minsnr.core import atomic_write_json
+from minsnr.fid import score_images
+from minsnr.plotting import markdown_table
+from minsnr.sampler import load_checkpoint_model, png_path, sample_run, seed_noise
 from minsnr.trainer import load_run
 
 if run_dir is None or not Path(run_dir).is_dir():
@@ -79,30 +86,31 @@ if gpus > 1:  # every process runs sample_run with the same arguments and takes 
            sys.executable, "-c", code, json.dumps(options)]
     subprocess.run(cmd, check=True)
 else:
-    print(f"wrote {sample_run(**options)} new images to {out_dir}")
+    print(f"wrote {sample_run(**options)} new images")
 
 # %% [markdown]
 # ## Evaluation
 
-# %%
+# %% tags=["hide-input"]
 seeds = list(range(seed_start, seed_start + num_images))
-paths = [Path(out_dir) / f"{s:06d}.png" for s in seeds]
+paths = [png_path(out_dir, s) for s in seeds]
 missing = [p.name for p in paths if not p.exists()]
 if missing: raise FileNotFoundError(f"{len(missing)} images are missing in {out_dir}, e.g. {missing[:3]}")
-images = torch.from_numpy(np.stack([np.asarray(Image.open(p)) for p in paths]))
+images = torch.from_numpy(np.stack([np.array(Image.open(p)) for p in paths]))
 images = images[:, None] if images.ndim == 3 else images.permute(0, 3, 1, 2)  # uint8 [N, C, H, W]
 results = {"run_dir": str(run_dir), "checkpoint": checkpoint, "weights": weights, "num_images": num_images,
            "num_steps": num_steps, "cfg_scale": cfg_scale, "t_mode": t_mode}
 if run_config.dataset in ("digits", "photo-patches"):
-    from minsnr.fid import score_images
-    from minsnr.sampler import seed_noise
     labels = None
     if model.config.num_classes is not None:  # each seed's class is drawn from the seed alone, so it can be recomputed
         labels = torch.tensor([seed_noise(s, (1,), model.config.num_classes)[1] for s in seeds])
     scores = score_images(images, "fd-digits" if run_config.dataset == "digits" else "fd-photo", labels=labels)
     results.update({k: v for k, v in scores.items() if k.startswith("FD-") or k == "class_accuracy"})
 if reference is not None:
-    from minsnr.fid import score_images
     results["FID"] = score_images(images, "fid", reference=reference, inception_weights=inception_weights)["FID"]
-print(json.dumps(results, indent=1))
-(Path(out_dir) / "metrics.json").write_text(json.dumps(results, indent=1))
+atomic_write_json(Path(out_dir) / "metrics.json", results)
+shown = ["num_images", "num_steps", "cfg_scale", "t_mode", "weights", *(k for k in results if k.startswith("FD-")),
+         "class_accuracy", "FID"]
+display(Markdown(markdown_table(["setting or metric", "value"], [
+    [k, f"{results[k]:.4f}" if k in ("FID", "class_accuracy") or k.startswith("FD-") else results[k]]
+    for k in shown if k in results])))

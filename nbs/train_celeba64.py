@@ -17,45 +17,46 @@
 # %% [markdown]
 # # Training on CelebA 64×64
 #
-# The paper's unconditional CelebA-64 setting (its Table 3): ViT-S or the ADM-style UNet on 64×64 faces with ScoreSDE's
-# preprocessing (centre crop 140, resize to 64), x0-prediction with min-SNR-5, AdamW $10^{-4}$ after a 5000-step linear
-# warm-up, batch 128, 500K steps, EMA 0.9999. Betas (0.99, 0.99) for the ViT, (0.9, 0.999) for the UNet (Appendix C.2).
-# The paper reports FID 2.14 (ViT-S) and 1.60 (UNet) (the paper's numbers).
+# The paper's unconditional CelebA-64 setting (its Table 3): ViT-S (`configs/celeba64_vit_s.yaml`) or the ADM-style
+# UNet of its ablations (`configs/celeba64_unet.yaml`) on 64×64 faces with ScoreSDE's preprocessing (centre crop 140,
+# resize to 64), x0-prediction with min-SNR-5, AdamW $10^{-4}$ after a 5000-step linear warm-up, batch 128, 500K steps,
+# EMA 0.9999. Betas (0.99, 0.99) for the ViT, (0.9, 0.999) for the UNet (Appendix C.2). The paper reports FID 2.14
+# (ViT-S) and 1.60 (UNet). The table below lists every value with its source.
 #
 # ```bash
-# papermill nbs/train_celeba64.ipynb runs/celeba.ipynb -p data_dir /data/celeba/img_align_celeba -p backbone unet
+# papermill nbs/train_celeba64.ipynb runs/celeba.ipynb -p data_dir /data/celeba/img_align_celeba -p config_file configs/celeba64_unet.yaml
 # ```
 
 # %% tags=["parameters"]
+config_file = "configs/celeba64_vit_s.yaml"  # the recipe: celeba64_vit_s.yaml (ViT-S/4) or celeba64_unet.yaml (the UNet)
 data_dir = None  # folder of CelebA's aligned images, img_align_celeba (required)
-gpus = 1  # GPUs to train on (one machine)
-backbone = "vit"  # 'vit' (ViT-S/4) or 'unet' (the ablation UNet at 64×64×3)
-target = "x0"  # 'x0', 'eps' or 'v'
-weighting = "min-snr"  # loss weighting
-gamma = 5.0  # γ
-steps = 500_000  # optimizer steps
-global_batch = 128  # images per step over all GPUs
-precision = "bf16"  # 'bf16', 'fp16' (the paper's) or 'fp32'
-compile = True  # torch.compile
-num_workers = 8  # data-loading processes per GPU
-seed = 0  # weights, data order, noise
-log_every = 100  # steps between metric lines
-ckpt_every = 10_000  # steps between checkpoints
-out_dir = None  # run folder; None: runs/celeba64_<backbone>_<target>_<weighting>
+out_dir = None  # run folder (relative to where the notebook runs); None: runs/<recipe name>
+gpus = 1  # GPUs to train on, one node (torchrun --nproc_per_node)
+steps = None  # optimizer steps; None: the recipe's
+overrides = {}  # other TrainConfig fields, e.g. {"target": "eps"} or {"precision": "fp16"} (the paper's)
+
+# %% [markdown]
+# ## The recipe
+#
+# Every field the recipe file sets, its value, and where the value comes from; the values this notebook's parameters
+# replace are marked.
 
 # %%
 from pathlib import Path
 
-from minsnr.cli import launch
-from minsnr.trainer import TrainConfig
+from IPython.display import Markdown, display
 
+from minsnr.cli import launch, load_train_config, recipe_table
+
+given = {"data_dir": data_dir, "out_dir": out_dir or f"runs/{Path(config_file).stem}", "steps": steps} | overrides
+given = {k: v for k, v in given.items() if v is not None}  # None: the recipe's value
+display(Markdown(recipe_table(config_file, **given)))
+
+# %% [markdown]
+# ## Training
+
+# %%
 if data_dir is None or not Path(data_dir).is_dir():
     raise FileNotFoundError(f"data_dir={data_dir!r}: pass the folder of CelebA's aligned images (-p data_dir …)")
-if backbone not in ("vit", "unet"): raise ValueError(f"backbone must be 'vit' or 'unet', got {backbone!r}")
-model, betas = ("vit_s", (0.99, 0.99)) if backbone == "vit" else ("unet_ablation", (0.9, 0.999))
-config = TrainConfig(dataset="celeba64", data_dir=data_dir, data_options={"hflip": True},
-                     model=model, target=target, weighting=weighting, gamma=gamma, lr=1e-4, betas=betas, warmup_steps=5000,
-                     weight_decay=0.03, ema_decay=0.9999, ema_warmup_power=None, class_drop_prob=0.0, global_batch=global_batch, steps=steps,
-                     precision=precision, compile=compile, num_workers=num_workers, seed=seed, log_every=log_every,
-                     ckpt_every=ckpt_every, out_dir=out_dir or f"runs/celeba64_{backbone}_{target}_{weighting}", progress=False)
-launch(config, gpus)
+config = load_train_config(config_file, **given)
+summary = launch(config, gpus)

@@ -18,49 +18,54 @@
 # # Training on the bundled digits
 #
 # The CPU default: a tiny ViT (`vit_tiny`, 0.84M parameters) learns scikit-learn's 8×8 handwritten digits with the paper's
-# loss (x0 target, min-SNR-5, cosine schedule, uniform timesteps, label dropout 0.15). About ten minutes on two CPU cores
-# (the stored run took 16m39s while the machine was shared).
-# Run it with papermill and change any parameter:
+# loss (x0 target, min-SNR-5, cosine schedule, uniform timesteps, label dropout 0.15), a run of minutes on a CPU. The
+# recipe is the file `configs/digits.yaml`, one `TrainConfig` field a line with its source; the notebook's parameters
+# replace a few of its values. Run it with papermill and change any of them:
 #
 # ```bash
-# papermill nbs/train_digits.ipynb out.ipynb -p steps 2000 -p weighting const
+# papermill nbs/train_digits.ipynb out.ipynb -p steps 2000 -y "overrides: {weighting: const, gamma: null}"
 # ```
 #
 # Re-running resumes from the newest checkpoint in `out_dir`. The outputs below are from the run we did with the
 # parameters shown.
 
 # %% tags=["parameters"]
-steps = 1500  # optimizer steps
-global_batch = 128  # images per step
-model = "vit_tiny"  # a preset of minsnr.vit or minsnr.unet
-target = "x0"  # 'x0', 'eps' or 'v'
-weighting = "min-snr"  # loss weighting strategy
-gamma = 5.0  # its γ
-lr = 1e-3  # AdamW learning rate (the tiny model tolerates more than the paper's 1e-4)
-ema_decay = 0.995  # EMA of the weights: the paper's 0.9999 averages over ~10⁴ steps, longer than this whole run
-ema_warmup_power = None  # None: a fixed decay, as in the stored run below; 2/3: the trainer's default warm-up
-seed = 0  # weights, data order, noise
-precision = "fp32"  # 'fp32', 'bf16' or 'fp16'
+config_file = "configs/digits.yaml"  # the recipe: TrainConfig fields, one a line, each with its source
+steps = None  # optimizer steps; None: the recipe's (1500)
+out_dir = None  # run folder (relative to where the notebook runs); None: the recipe's (runs/digits)
 gpus = 1  # processes (torchrun when > 1)
-out_dir = "runs/digits"  # run folder (relative to where the notebook runs)
+overrides = {}  # any other TrainConfig fields, e.g. {"weighting": "const", "gamma": None} or {"target": "eps"}
 sample_steps = 30  # Heun steps per sample (the paper's ablation setting)
 grid_per_class = 10  # samples per class in the picture
 eval_per_class = 100  # samples per class for FD-digits and class accuracy
+
+# %% [markdown] tags=[]
+# ## The recipe
+#
+# Every field the recipe file sets, its value, and where the value comes from; the values this notebook's parameters
+# replace are marked.
 
 # %% tags=[]
 import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
 
-from minsnr.cli import launch
-from minsnr.trainer import TrainConfig
+from minsnr.cli import launch, load_train_config, recipe_table
 
-config = TrainConfig(dataset="digits", model=model, target=target, weighting=weighting, gamma=gamma, lr=lr,
-                     global_batch=global_batch, steps=steps, ema_decay=ema_decay, ema_warmup_power=ema_warmup_power, seed=seed, precision=precision, out_dir=out_dir,
-                     log_every=max(1, steps // 100), ckpt_every=max(1, steps // 4), progress=False)
+given = {k: v for k, v in {"steps": steps, "out_dir": out_dir}.items() if v is not None} | overrides  # None: the recipe's
+display(Markdown(recipe_table(config_file, **given)))
+
+# %% [markdown] tags=[]
+# ## Training
+#
+# `load_train_config` builds the run's `TrainConfig` from the file and the parameters above; `launch` trains it in a
+# child process and echoes the run's summary.
+
+# %% tags=[]
+config = load_train_config(config_file, **given)
 summary = launch(config, gpus)
-summary
 
 # %% [markdown] tags=[]
 # ## Loss
@@ -68,13 +73,13 @@ summary
 # The weighted training loss, and the unweighted x0-space error in ten timestep bins (the paper's Figure 6): the noisiest
 # bins (large t) are hardest and improve slowest.
 
-# %% tags=[]
-records = [json.loads(line) for line in (Path(out_dir) / "metrics.jsonl").read_text().splitlines()]
-records = [r for r in records if r["step"] <= steps]
+# %% tags=["hide-input"]
+records = [json.loads(line) for line in (Path(config.out_dir) / "metrics.jsonl").read_text().splitlines()]
+records = [r for r in records if r["step"] <= config.steps]
 step_axis = [r["step"] for r in records]
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
 left.plot(step_axis, [r["loss"] for r in records])
-left.set(xlabel="step", ylabel=f"{weighting} loss ({target})", yscale="log", title="training loss")
+left.set(xlabel="step", ylabel=f"{config.weighting} loss ({config.target})", yscale="log", title="training loss")
 bins = len(records[0]["x0_mse_by_bin"])
 for b in range(bins):
     values = [(s, r["x0_mse_by_bin"][b]) for s, r in zip(step_axis, records) if r["x0_mse_by_bin"][b] is not None]
@@ -90,14 +95,14 @@ print(f"loss: first log {records[0]['loss']:.4f}, last log {records[-1]['loss']:
 # One row per class, ten seeds each, drawn from the EMA weights with 30 Heun steps (the paper's ablation setting) and no
 # guidance.
 
-# %% tags=[]
+# %% tags=["hide-input"]
 import torch
 
 from minsnr.sampler import generate
 from minsnr.schedule import get_schedule
 from minsnr.trainer import load_run
 
-ema_model, run_config = load_run(out_dir)
+ema_model, run_config = load_run(config.out_dir)
 classes = [c for c in range(10) for _ in range(grid_per_class)]
 images, _, _ = generate(ema_model, get_schedule(run_config.schedule, run_config.num_timesteps), run_config.target,
                         range(len(classes)), classes=classes, num_steps=sample_steps, batch_size=len(classes))

@@ -11,7 +11,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, Subset
 
-from minsnr.data import (DATASETS, LATENT_META, PHOTOS, SD_VAE_SCALE, CelebA64Dataset, DataConfig, DigitsDataset,
+from minsnr.data import (DATASETS, LATENT_META, PHOTOS, SD_VAE_SCALE, CelebA64Dataset, DigitsDataset,
                          ImageFolderDataset, LatentDataset, PhotoPatchesDataset, ShardedInfiniteSampler,
                          UnreadableImageWarning, adm_center_crop, celeba_crop, decode_latents, encode_latents,
                          load_vae, make_dataset, uint8_to_unit)
@@ -60,11 +60,39 @@ def test_digits_split_is_stratified_disjoint_and_deterministic():
     assert train.num_classes == 10 and train.sample_shape == (1, 8, 8)
 
 
-def test_digits_bad_options():
-    with raises(ValueError, "split must be 'train', 'val' or 'all', got 'test'"):
-        DigitsDataset("test")
-    with raises(ValueError, "val_fraction must be a number in (0, 1), got 0"):
-        DigitsDataset(val_fraction=0)
+BAD_OPTIONS = [  # one-line errors that name the value and the valid choices
+    (lambda: DigitsDataset("test"), "split must be one of 'train', 'val', 'all', got 'test'"),
+    (lambda: DigitsDataset(val_fraction=0), "val_fraction must be a number in (0, 1), got 0"),
+    (lambda: DigitsDataset(val_fraction=1.0), "val_fraction must be a number in (0, 1), got 1.0"),
+    (lambda: DigitsDataset(val_fraction=True), "val_fraction must be a number in (0, 1), got True"),
+    (lambda: PhotoPatchesDataset("all"), "split must be one of 'train', 'val', got 'all'"),
+    (lambda: PhotoPatchesDataset(crops_per_photo=0), "crops_per_photo must be an integer ≥ 1, got 0"),
+    (lambda: PhotoPatchesDataset(crops_per_photo=2.5), "crops_per_photo must be an integer ≥ 1, got 2.5"),
+    (lambda: PhotoPatchesDataset(patch_size=0), "patch_size must be an integer ≥ 1, got 0"),
+    (lambda: PhotoPatchesDataset(scale=2), "scale must be a number in (0, 1], got 2"),
+    (lambda: PhotoPatchesDataset("val", patch_size=64),
+     "photo 'astronaut' at scale 0.5 has a val region of 52×256 pixels, too small for patch_size=64"),
+    (lambda: ShardedInfiniteSampler(10, 2, 2), "rank must be an integer in [0, 1], got 2"),
+    (lambda: ShardedInfiniteSampler(10, 3, 3), "rank must be an integer in [0, 2], got 3"),
+    (lambda: ShardedInfiniteSampler(10, 0, 0), "world_size must be an integer ≥ 1, got 0"),
+    (lambda: ShardedInfiniteSampler(0), "dataset_len must be an integer ≥ 1, got 0"),
+    (lambda: ShardedInfiniteSampler(10, batch_size=0), "batch_size must be an integer ≥ 1, got 0"),
+    (lambda: ShardedInfiniteSampler(10, start_index=-2), "start_index must be an integer ≥ 0, got -2"),
+    (lambda: ShardedInfiniteSampler(10, 0, 2, start_index=6, batch_size=2),
+     "start_index=6 must be a multiple of world_size × batch_size = 4 (a step boundary)"),
+    (lambda: ShardedInfiniteSampler(10, 0, 3, start_index=4), "start_index=4 must be a multiple of world_size × batch_size = 3"),
+    (lambda: make_dataset("cifar10"), "unknown dataset 'cifar10'; valid choices: 'digits', 'photo-patches', 'imagefolder', "
+                                      "'celeba64', 'latents'"),
+    (lambda: make_dataset("digits", root="data"), "dataset 'digits' is bundled and takes no root, got root='data'"),
+    (lambda: make_dataset("latents"), "dataset 'latents' reads local files: pass root=<folder>"),
+]
+
+
+@pytest.mark.parametrize("make, message", BAD_OPTIONS, ids=[m[:40] for _, m in BAD_OPTIONS])
+def test_bad_options(make, message):
+    with pytest.raises(ValueError) as err:
+        make()
+    assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_index_checks():
@@ -109,15 +137,6 @@ def test_photo_patches_deterministic_and_flipped():
     f = PhotoPatchesDataset("val", seed=7, hflip=True)
     assert len(f) == 2 * len(a)
     assert torch.equal(f[len(a) + 3][0], a[3][0].flip(-1)) and f[len(a) + 3][1] == a[3][1]
-
-
-def test_photo_patches_bad_options():
-    with raises(ValueError, "split must be 'train' or 'val', got 'all'"):
-        PhotoPatchesDataset("all")
-    with raises(ValueError, "photo 'astronaut' at scale 0.5 has a val region of 52×256 pixels, too small for patch_size=64"):
-        PhotoPatchesDataset("val", patch_size=64)
-    with raises(ValueError, "scale must be in (0, 1], got 2"):
-        PhotoPatchesDataset(scale=2)
 
 
 # ---------------------------------------------------------------- ADM's crop
@@ -256,7 +275,7 @@ def test_celeba_bad_input(tmp_path, celeba):
     random_image(celeba / "000006.jpg", size=(100, 120))
     with raises(ValueError, f"{celeba / '000006.jpg'}: image is 100×120, smaller than the 140×140 center crop"):
         CelebA64Dataset(celeba, split="all")[5]
-    with raises(ValueError, "resample must be 'bilinear' or 'bicubic', got 'nearest'"):
+    with raises(ValueError, "resample must be one of 'bilinear', 'bicubic', got 'nearest'"):
         CelebA64Dataset(celeba, split="all", resample="nearest")
     (tmp_path / "none").mkdir()
     with raises(ValueError, f"CelebA64Dataset: root={str(tmp_path / 'none')!r} has no image files"):
@@ -437,8 +456,12 @@ def test_encode_refuses_other_settings_and_bad_vae_dirs(tmp_path, vae_dir, image
         load_vae(tmp_path / "empty-vae")
     with raises(ValueError, "vae_dir is required"):
         load_vae(None)
-    with raises(ValueError, "posterior must be 'sample' or 'mean', got 'mode'"):
+    with raises(ValueError, "posterior must be one of 'sample', 'mean', got 'mode'"):
         encode_latents(small, vae_dir, tmp_path / "y", posterior="mode")
+    with raises(ValueError, "shard_format must be one of 'safetensors', 'npz', got 'zip'"):
+        encode_latents(small, vae_dir, tmp_path / "y", shard_format="zip")
+    with raises(ValueError, "batch_size must be an integer ≥ 1, got 0"):
+        encode_latents(small, vae_dir, tmp_path / "y", batch_size=0)
 
 
 def test_encode_keeps_unconditional_datasets_unconditional(tmp_path, vae_dir, images):
@@ -463,7 +486,7 @@ def test_make_dataset(tmp_path, tree, celeba):
     random_image(split_root / "val" / "owl" / "a.png")
     assert make_dataset("imagefolder", split_root, split="val").classes == ("owl",)
     assert len(make_dataset("celeba64", celeba, split="val")) == 1
-    assert len(DataConfig("celeba64", str(celeba), "all", {"hflip": True}).build()) == 10
+    assert len(make_dataset("celeba64", str(celeba), "all", hflip=True)) == 10
     with raises(ValueError, "unknown dataset 'cifar10'; valid choices: 'digits', 'photo-patches', 'imagefolder', "
                 "'celeba64', 'latents'"):
         make_dataset("cifar10")
@@ -509,13 +532,8 @@ def test_sampler_shards_are_disjoint_within_an_epoch():
 def test_sampler_resume_equals_uninterrupted():
     n, W, b = 13, 3, 2
     full = take(ShardedInfiniteSampler(n, 2, W, seed=4, batch_size=b), 40)
-    first = ShardedInfiniteSampler(n, 2, W, seed=4, batch_size=b)
-    head = take(first, 16)
-    state = first.state_dict()
-    assert state == {"epoch": (16 * W) // n, "offset": (16 * W) % n, "seed": 4, "dataset_len": n}
-    second = ShardedInfiniteSampler(n, 2, W, seed=4, batch_size=b)
-    second.load_state_dict(state)
-    assert head + take(second, 24) == full
+    head = take(ShardedInfiniteSampler(n, 2, W, seed=4, batch_size=b), 16)
+    assert head == full[:16]
     by_index = ShardedInfiniteSampler(n, 2, W, seed=4, batch_size=b, start_index=16 * W)
     assert take(by_index, 24) == full[16:]
     # the global stream does not depend on W: resume a 3-rank run on 1 process
@@ -523,18 +541,10 @@ def test_sampler_resume_equals_uninterrupted():
     assert take(ShardedInfiniteSampler(n, seed=4, start_index=48), 72) == single[48:]
 
 
-def test_sampler_bad_input():
-    with raises(ValueError, "rank must be an integer in [0, 2), got 2"):
-        ShardedInfiniteSampler(10, 2, 2)
-    with raises(ValueError, "world_size must be an integer ≥ 1, got 0"):
-        ShardedInfiniteSampler(10, 0, 0)
-    with raises(ValueError, "start_index=6 must be a multiple of world_size × batch_size = 4 (a step boundary)"):
-        ShardedInfiniteSampler(10, 0, 2, start_index=6, batch_size=2)
-    s = ShardedInfiniteSampler(10, seed=1)
-    with raises(ValueError, "the state is for seed=2, dataset_len=10; this sampler has seed=1, dataset_len=10"):
-        s.load_state_dict({"epoch": 0, "offset": 0, "seed": 2, "dataset_len": 10})
-    with raises(ValueError, "the saved position 3 is not a multiple of world_size × batch_size = 2"):
-        ShardedInfiniteSampler(10, 0, 2, seed=1).load_state_dict({"epoch": 0, "offset": 3, "seed": 1, "dataset_len": 10})
+def test_sampler_keeps_no_state_between_iterations():
+    "Every iter() starts again at start_index: the trainer, not the sampler, knows where a run is."
+    s = ShardedInfiniteSampler(10, 0, 2, seed=1, start_index=4)
+    assert take(s, 5) == take(s, 5) == take(ShardedInfiniteSampler(10, seed=1), 14)[4::2][:5]
 
 
 def test_loader_with_workers_is_deterministic():

@@ -8,6 +8,8 @@ import numpy as np
 import papermill
 import pytest
 
+from minsnr.experiments import spec_hash
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "book" / "results" / "pareto"
 
@@ -25,11 +27,18 @@ def stored() -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(RESULTS.glob("seed*.json"))]
 
 
+def test_each_seed_has_one_file_named_by_the_hash_of_its_configuration():
+    paths = sorted(RESULTS.glob("*.json"))
+    records = [json.loads(p.read_text()) for p in paths]
+    assert [p.stem for p in paths] == [f"seed{r['seed']}_{spec_hash(r['spec'])}" for r in records]
+    assert len({r["seed"] for r in records}) == len(records)
+
+
 def test_every_seed_is_stored_with_the_notebooks_configuration():
     params, results = notebook_parameters(), stored()
     assert sorted(r["seed"] for r in results) == sorted(params["seeds"])
     for r in results:
-        config = r["config"]
+        config = r["spec"]
         assert r["status"] == "finished" and r["command"].startswith("papermill nbs/exp_pareto.ipynb")
         for key in ("checkpoints", "num_bins", "reference_samples", "samples_per_bin", "repeats", "lam_rel", "control_weightings"):
             assert config[key] == params[key], key
@@ -57,7 +66,7 @@ def test_stored_objectives_are_consistent_with_the_stored_gradients(result):
             assert record["objective_lam0"]["min-norm (λ=0)"] <= record["objective_lam0"][name] * (1 + 1e-9), name
         assert record["objective"]["UGD"] <= record["objective"]["exact"] * 1.01  # UGD converged to within 1 %
     for n, runs in result["metrics"]["figure3"]["by_n"].items():
-        assert len(runs["UGD"]) == result["config"]["repeats"]
+        assert len(runs["UGD"]) == result["spec"]["repeats"]
         assert np.allclose(np.array(runs["UGD"]).sum(1), 1)
 
 
@@ -68,7 +77,7 @@ def test_notebook_reruns_from_the_stored_results(tmp_path):
     shutil.copytree(RESULTS, results)
     out = tmp_path / "exp_pareto.ipynb"
     papermill.execute_notebook(str(ROOT / "nbs" / "exp_pareto.ipynb"), str(out), cwd=str(ROOT), kernel_name="python3",
-                               progress_bar=False, parameters={"quick": True, "results_dir": str(results),
+                               progress_bar=False, parameters={"quick": True, "results_dir": str(results.parent),
                                                                "runs_dir": str(tmp_path / "runs")})
     nb = json.loads(out.read_text())
     assert sum(o.get("output_type") == "display_data" for c in nb["cells"] for o in c.get("outputs", [])) >= 3

@@ -6,24 +6,35 @@ from pathlib import Path
 import papermill
 import pytest
 
-from minsnr.experiments import (beyond_specs, conflict_specs, convergence_specs, gamma_specs, load_result, photo_specs,
-                                result_path, unet_convergence_specs)
+from minsnr.experiments import (DIGITS_BENCHMARK, ConflictSpec, RunSpec, beyond_specs, conflict_specs, convergence_specs,
+                                gamma_specs, load_result, photo_specs, result_path, run_suite, save_result, spec_hash,
+                                spread, unet_convergence_specs)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "book" / "results"
-ALL_SPECS = convergence_specs() + gamma_specs() + beyond_specs() + unet_convergence_specs() + photo_specs()
+ALL_SPECS = convergence_specs() + gamma_specs() + beyond_specs() + unet_convergence_specs() + photo_specs() + conflict_specs()
+STORE_SUITES = ("digits", "photo", "conflict", "pareto")
+
+
+def test_every_stored_record_is_named_by_the_hash_of_its_spec():
+    "A record's file name is its name and the hash of the spec it records (so no file can hold another spec's result)."
+    paths = [p for suite in STORE_SUITES for p in (RESULTS / suite).glob("*.json")]
+    assert paths, "no stored results: run the experiment notebooks"
+    for path in paths:
+        record = json.loads(path.read_text())
+        assert path.stem == f"{record['name']}_{spec_hash(record['spec'])}" and record["hash"] == spec_hash(record["spec"]), path.name
+        assert record["command"], path.name
 
 
 def test_every_stored_result_matches_its_spec_and_is_complete():
-    "A result file belongs to the spec of the current suites (else it is stale) and has every evaluation it promised."
-    stored = {p.resolve() for suite in ("digits", "photo") for p in (RESULTS / suite).glob("*.json")}
+    "A result file belongs to a spec of the current suites (else it is stale) and has every evaluation it promised."
+    stored = {p.resolve() for suite in ("digits", "photo", "conflict") for p in (RESULTS / suite).glob("*.json")}
     by_path = {result_path(s, RESULTS).resolve(): s for s in ALL_SPECS}
-    assert stored, "no stored results: run the experiment notebooks"
     assert stored <= set(by_path), f"result files of no current spec: {sorted(p.name for p in stored - set(by_path))}"
     for path in stored:
         spec, result = by_path[path], json.loads(path.read_text())
-        assert load_result(spec, RESULTS) is not None, f"{path.name}: its spec differs from the current suite's"
-        if result["status"] == "finished":
+        assert load_result(spec, RESULTS) == result, path.name
+        if isinstance(spec, RunSpec) and result["status"] == "finished":
             assert [e["step"] for e in result["evals"]] == list(spec.eval_steps), path.name
             assert result["metrics"][-1]["step"] == spec.train_config("x").steps, path.name
 
@@ -33,11 +44,127 @@ def test_at_least_three_seeds_per_setting():
     settings = {}
     for spec in ALL_SPECS:
         seeds = settings.setdefault(spec.suite + "/" + spec.name.rsplit("_s", 1)[0], set())
-        if load_result(spec, RESULTS) is not None: seeds.add(spec.seed)
+        if load_result(spec, RESULTS) is not None: seeds.add(spec.to_json().get("seed", spec.to_json().get("pretrain", {}).get("seed")))
     few = {k: sorted(v) for k, v in settings.items() if len(v) < 3}
     assert settings and not few, f"settings with fewer than 3 seeds: {few}"
-    conflict = [s for s in conflict_specs() if (RESULTS / s.suite / f"{s.name}.json").is_file()]
-    assert len(conflict) >= 3
+
+
+class CountingSpec:
+    "A spec whose result costs nothing: it counts how often it is computed."
+    suite = "fake"
+    computed = []
+
+    def __init__(self, value: float, lr: float = 1e-3): self.value, self.lr = value, lr
+    @property
+    def name(self) -> str: return f"v{self.value:g}"
+    def to_json(self) -> dict: return {"value": self.value, "lr": self.lr}
+    def run(self, out_dir: Path) -> dict:
+        CountingSpec.computed.append(self.to_json())
+        return {"value": self.value * 2}
+
+
+@pytest.fixture
+def counting():
+    CountingSpec.computed = []
+    return CountingSpec
+
+
+def test_specs_differing_only_in_lr_get_different_files(tmp_path):
+    a = RunSpec("digits", DIGITS_BENCHMARK)
+    b = RunSpec("digits", {**DIGITS_BENCHMARK, "lr": 2e-3})
+    assert a.name == b.name and result_path(a, tmp_path) != result_path(b, tmp_path)
+    assert result_path(a, tmp_path).parent == result_path(b, tmp_path).parent == tmp_path / "digits"
+    c = RunSpec("digits", {**DIGITS_BENCHMARK, "dataset": "photo-patches", "model_kwargs": {"embed_dim": 64, "patch_size": 4}})
+    assert result_path(c, tmp_path) not in (result_path(a, tmp_path), result_path(b, tmp_path))
+
+
+def test_the_hash_ignores_key_order_and_tuple_versus_list():
+    assert spec_hash({"a": 1, "b": (1, 2)}) == spec_hash({"b": [1, 2], "a": 1}) != spec_hash({"a": 1, "b": [2, 1]})
+
+
+def test_a_changed_spec_never_reads_an_old_result(tmp_path, counting):
+    old = counting(1.0)
+    first, = run_suite([old], tmp_path)
+    changed = counting(1.0, lr=2e-3)
+    assert load_result(changed, tmp_path) is None
+    second, = run_suite([changed], tmp_path)
+    assert counting.computed == [old.to_json(), changed.to_json()]  # computed anew, from the changed spec
+    assert second["spec"] == changed.to_json() and load_result(old, tmp_path) == first  # the old result is kept
+    assert len(list((tmp_path / "fake").glob("*.json"))) == 2
+
+
+def test_a_record_is_the_spec_the_command_and_the_result(tmp_path, counting):
+    record, = run_suite([counting(3.0)], tmp_path, command="papermill nbs/x.ipynb")
+    assert record == {"spec": {"value": 3.0, "lr": 1e-3}, "name": "v3", "hash": spec_hash({"value": 3.0, "lr": 1e-3}),
+                      "command": "papermill nbs/x.ipynb", "value": 6.0}
+    assert json.loads(result_path(counting(3.0), tmp_path).read_text()) == record
+
+
+def test_resume_skips_finished_results(tmp_path, counting):
+    specs = [counting(v) for v in (1.0, 2.0, 3.0)]
+    assert run_suite(specs, tmp_path, limit=2)[2] is None and len(counting.computed) == 2  # a first sitting of two
+    results = run_suite(specs, tmp_path)
+    assert [c["value"] for c in counting.computed] == [1.0, 2.0, 3.0]  # the second sitting computed only the third
+    assert run_suite(specs, tmp_path) == results and len(counting.computed) == 3  # all stored: nothing computed
+
+
+def test_a_file_recording_another_spec_is_neither_read_nor_overwritten(tmp_path, counting):
+    spec = counting(1.0)
+    path = result_path(spec, tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"spec": {"value": 9.0}, "value": 18.0}))  # edited by hand
+    assert load_result(spec, tmp_path) is None
+    with pytest.raises(ValueError, match="records another spec"): run_suite([spec], tmp_path)
+    with pytest.raises(FileExistsError): save_result(spec, {"value": 2.0}, tmp_path)
+    assert json.loads(path.read_text())["value"] == 18.0
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: RunSpec("d", {**DIGITS_BENCHMARK, "weighting": "min-snr-x"}), "unknown loss weighting strategy"),
+    (lambda: RunSpec("d", {**DIGITS_BENCHMARK, "seed": 3}), "config must not set ['seed']"),
+    (lambda: RunSpec("d", {**DIGITS_BENCHMARK, "out_dir": "x"}), "config must not set ['out_dir']"),
+    (lambda: RunSpec("d", DIGITS_BENCHMARK, eval_steps=(0, 500)), "eval_steps must lie in [1, steps=800]"),
+    (lambda: ConflictSpec(RunSpec("c", DIGITS_BENCHMARK, eval_steps=()), bands=((300, 200),)), "0 ≤ low < high ≤ 1000"),
+    (lambda: ConflictSpec(RunSpec("c", DIGITS_BENCHMARK, eval_steps=()), finetune_steps=0), "finetune_steps must be"),
+    (lambda: run_suite([], workers=0), "workers must be"),
+    (lambda: run_suite([CountingSpec(1.0)] * 2), "appears twice"),
+])
+def test_bad_specs_and_arguments_are_refused(make, message):
+    with pytest.raises(ValueError) as error: make()
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("values, fmt, expected", [
+    ([1.0, 2.0, 4.5], "{:.1f}", "2.5 (1.0–4.5)"), ([0.912, 0.95], "{:.2f}", "0.93 (0.91–0.95)"), ([7], "{:.0f}", "7 (7–7)"),
+])
+def test_spread_is_mean_and_range(values, fmt, expected):
+    assert spread(values, fmt) == expected
+    assert spread(values) == spread(values, "{:.1f}")
+
+
+def test_migration_renames_legacy_records_without_rerunning(tmp_path):
+    "tools/migrate_results.py moves each legacy record (named by RunSpec.name) to its content-addressed name, once."
+    import importlib.util
+    loader = importlib.util.spec_from_file_location("migrate_results", ROOT / "tools" / "migrate_results.py")
+    migrate = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(migrate)
+    run = RunSpec("digits", {**DIGITS_BENCHMARK, "target": "eps"}, seed=1)
+    conflict = conflict_specs((2,))[0]
+    legacy = {
+        "digits/vit_tiny_eps_min-snr-5_s1.json": {"spec": run.to_json(), "name": run.name, "status": "finished", "evals": [1]},
+        "conflict/vit_tiny_x0_min-snr-5_s2.json": {"spec": conflict.pretrain.to_json(), "name": conflict.name,
+                                                   "settings": {"bands": [[100, 200], [200, 300], [300, 400]],
+                                                                "finetune_steps": 200, "per_bin": 256}, "before": [2.0]},
+    }
+    for name, record in legacy.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(json.dumps(record))
+    assert migrate.main(tmp_path, dry_run=False) == 0
+    assert not any((tmp_path / name).exists() for name in legacy)
+    assert load_result(run, tmp_path)["evals"] == [1] and load_result(conflict, tmp_path)["before"] == [2.0]
+    assert load_result(run, tmp_path)["migrated_from"] == "digits/vit_tiny_eps_min-snr-5_s1.json"
+    assert len(list(tmp_path.rglob("*.json"))) == 2
+    assert migrate.main(tmp_path, dry_run=False) == 0 and len(list(tmp_path.rglob("*.json"))) == 2  # a second run: nothing to do
 
 
 @pytest.mark.slow  # papermill

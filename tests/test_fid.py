@@ -1,7 +1,9 @@
 """`minsnr.fid`: the Fréchet distance against an independent scipy reference, reference statistics files, the
-torch-fidelity Inception path (with randomly initialised weights saved to a temporary file: the real weights cannot be
-downloaded here), the shipped feature classifiers behind FD-digits / FD-photo-patches, and every bad input's message.
+Inception path through torch-fidelity (with randomly initialised weights saved to a temporary file, see
+`conftest.save_random_inception_weights`) checked against torch-fidelity's own FID, the shipped feature classifiers
+behind FD-digits / FD-photo-patches, and every bad input's message.
 """
+import json
 import re
 import warnings
 
@@ -12,11 +14,10 @@ import torch
 from PIL import Image
 
 from minsnr import fid
-from minsnr.fid import (FEATURE_NET_RECIPES, INCEPTION_WEIGHTS_ENV, INCEPTION_WEIGHTS_FILE, INCEPTION_WEIGHTS_URL,
-                        check_stats, class_accuracy, fd_bundled, feature_net_info, feature_net_path,
-                        feature_statistics, fid_against_reference, fid_torch_fidelity, frechet_distance,
-                        inception_features, load_feature_net, load_inception, load_reference_stats,
-                        save_random_inception_weights, save_reference_stats)
+from minsnr.fid import (FEATURE_NET_RECIPES, INCEPTION_FEATURE_EXTRACTOR, INCEPTION_WEIGHTS_ENV, INCEPTION_WEIGHTS_FILE,
+                        INCEPTION_WEIGHTS_URL, check_stats, class_accuracy, fd_bundled, feature_net_info, feature_net_path,
+                        feature_statistics, fid_against_reference, frechet_distance, inception_features, load_feature_net,
+                        load_inception, load_reference_stats, save_feature_net, save_reference_stats)
 
 METHODS = ("sqrtm", "eigh")
 
@@ -130,7 +131,7 @@ def test_check_stats_bad_input(mu, sigma, message):
 def test_frechet_distance_bad_input():
     with pytest.raises(ValueError, match=msg("the two statistics have different feature dimensions: 3 and 2")):
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(2), np.eye(2))
-    with pytest.raises(ValueError, match=msg("method must be 'sqrtm' or 'eigh', got 'svd'")):
+    with pytest.raises(ValueError, match=msg("method must be one of 'sqrtm', 'eigh', got 'svd'")):
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(3), np.eye(3), method="svd")
     with pytest.raises(ValueError, match=msg("statistics 2: sigma contains NaN or infinite values")):
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.full((2, 2), np.nan))
@@ -186,6 +187,17 @@ def test_reference_stats_bad_files(tmp_path):
     assert not (tmp_path / "x.npz").exists()
 
 
+def test_save_reference_stats_never_overwrites_silently(tmp_path):
+    mu, sigma = random_stats(np.random.default_rng(8), 20, 3)
+    path = save_reference_stats(tmp_path / "ref.npz", mu, sigma)
+    with pytest.raises(FileExistsError, match=msg(f"{path} exists: pass overwrite=True to replace it, or another path")):
+        save_reference_stats(path, mu + 1, sigma)
+    np.testing.assert_array_equal(load_reference_stats(path).mu, mu)  # the first file is untouched
+    save_reference_stats(path, mu + 1, sigma, overwrite=True)
+    np.testing.assert_array_equal(load_reference_stats(path).mu, mu + 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.npz"]  # written through a temporary file, none left
+
+
 # --- Inception-v3 through torch-fidelity ----------------------------------------------------------------------------
 
 WHERE = (f"download torch-fidelity's {INCEPTION_WEIGHTS_FILE} from {INCEPTION_WEIGHTS_URL} on a machine with internet "
@@ -203,13 +215,13 @@ def test_missing_inception_weights(monkeypatch, tmp_path):
         fid_against_reference(torch.zeros(2, 3, 8, 8), (np.zeros(2048), np.eye(2048)), missing)
     monkeypatch.setenv(INCEPTION_WEIGHTS_ENV, str(missing))
     with pytest.raises(FileNotFoundError, match="not found"):
-        fid_torch_fidelity(tmp_path, tmp_path)
+        inception_features(torch.zeros(2, 3, 8, 8))
 
 
-@pytest.fixture(scope="module")
-def random_inception(tmp_path_factory):
-    "Randomly initialised Inception-v3 weights in torch-fidelity's layout, saved to a temporary file."
-    return save_random_inception_weights(tmp_path_factory.mktemp("inception") / "random-inception.pth", seed=0)
+@pytest.fixture
+def random_inception(random_inception_weights):
+    "Randomly initialised Inception-v3 weights in torch-fidelity's layout (conftest), saved once per session."
+    return random_inception_weights
 
 
 def test_inception_features_with_random_weights(random_inception):
@@ -226,15 +238,27 @@ def test_inception_features_with_random_weights(random_inception):
     np.testing.assert_array_equal(f, inception_features(grey, random_inception, device="cpu"))
 
 
+def _torch_fidelity_fid(folder_a, folder_b, weights, layer) -> float:
+    "torch-fidelity's own FID of two folders of images (its features and its Fréchet distance): the independent reference."
+    import torch_fidelity
+    return float(torch_fidelity.calculate_metrics(
+        input1=str(folder_a), input2=str(folder_b), fid=True, feature_extractor=INCEPTION_FEATURE_EXTRACTOR,
+        feature_extractor_weights_path=str(weights), feature_layer_fid=layer, batch_size=64, cuda=False,
+        save_cpu_ram=True, verbose=False, cache=False)["frechet_inception_distance"])
+
+
+def _png_folder(images, folder):
+    folder.mkdir()
+    for i, img in enumerate(((images + 1) * 127.5).round().to(torch.uint8)):
+        Image.fromarray(img.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+    return folder
+
+
 def test_fid_end_to_end_with_random_weights(random_inception, tmp_path):
     "torch-fidelity's FID and ours on the same images, at the 64-d layer (fast); then FID's 2048-d layer once."
     g = torch.Generator().manual_seed(1)
     a = torch.rand(5, 3, 16, 16, generator=g) * 2 - 1
     b = torch.rand(5, 3, 16, 16, generator=g) * 0.5
-    (tmp_path / "a").mkdir()
-    pixels = ((a + 1) * 127.5).round().to(torch.uint8)
-    for i, img in enumerate(pixels):
-        Image.fromarray(img.permute(1, 2, 0).numpy()).save(tmp_path / "a" / f"{i}.png")
     layer, cpu = "64", dict(device="cpu")
     fa = inception_features(a, random_inception, feature_layer=layer, **cpu)
     assert fa.shape == (5, 64)
@@ -244,13 +268,9 @@ def test_fid_end_to_end_with_random_weights(random_inception, tmp_path):
     # our path: features → our Fréchet distance against a statistics file
     ours = fid_against_reference(b, ref_a, random_inception, feature_layer=layer, **cpu)
     assert ours > 1e-3 * total_variance
-    # torch-fidelity end to end (folder of PNGs against an image tensor), with the weights file
-    theirs = fid_torch_fidelity(tmp_path / "a", b, random_inception, cuda=False, save_cpu_ram=True, feature_layer=layer)
+    # torch-fidelity end to end (two folders of PNGs, its features, its distance), with the same weights file
+    theirs = _torch_fidelity_fid(_png_folder(a, tmp_path / "a"), _png_folder(b, tmp_path / "b"), random_inception, layer)
     assert theirs == pytest.approx(ours, rel=1e-4)
-    # torch-fidelity's features of a folder against a statistics file
-    ref_b = save_reference_stats(tmp_path / "b.npz", *feature_statistics(inception_features(b, random_inception, feature_layer=layer, **cpu)))
-    assert fid_torch_fidelity(tmp_path / "a", ref_b, random_inception, cuda=False, save_cpu_ram=True,
-                              feature_layer=layer) == pytest.approx(ours, rel=1e-4)
     with pytest.raises(ValueError, match=msg("the reference statistics have 3 dimensions, the Inception features 64: "
                                              "they come from another feature layer")):
         fid_against_reference(b, (np.zeros(3), np.eye(3)), random_inception, feature_layer=layer, **cpu)
@@ -263,13 +283,31 @@ def test_fid_end_to_end_with_random_weights(random_inception, tmp_path):
     assert np.isfinite(fid_2048) and fid_2048 > 1e-3 * np.trace(sa.sigma)
 
 
+@pytest.mark.parametrize("images,message", [
+    (torch.zeros(2, 4, 4), "images must be a tensor [N, 1 or 3, H, W], got (2, 4, 4)"),
+    (torch.zeros(2, 2, 4, 4), "images must be a tensor [N, 1 or 3, H, W], got (2, 2, 4, 4)"),
+    ([[0.0]], "images must be a tensor [N, 1 or 3, H, W], got list"),
+    (torch.zeros(1, 3, 2, 2, dtype=torch.int64), "images must be uint8 pixels or floats in [-1, 1], got dtype torch.int64"),
+    (torch.full((1, 3, 2, 2), float("inf")), "images contain NaN or infinite values"),
+    (torch.tensor([-3.0, 0.5]).view(1, 1, 1, 2), "got floats in [-3, 0.5]: rescale them to [-1, 1]"),
+])
+def test_to_uint8_rgb_bad_input(images, message):
+    with pytest.raises(ValueError) as err:
+        fid.to_uint8_rgb(images)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_to_uint8_rgb_is_core_rounding():
+    x = torch.linspace(-1.2, 1.0005, 97).view(1, 1, 1, 97).clamp(min=-1)
+    from minsnr.core import to_uint8
+    assert torch.equal(fid.to_uint8_rgb(x), to_uint8(x).expand(-1, 3, -1, -1))
+
+
 def test_image_input_errors(tmp_path, random_inception):
     with pytest.raises(ValueError, match=msg("images must be a tensor [N, 1 or 3, H, W], got (3, 8, 8)")):
         inception_features(torch.zeros(3, 8, 8), random_inception, device="cpu")
     with pytest.raises(ValueError, match=msg("images contain NaN or infinite values")):
         fid.to_uint8_rgb(torch.full((2, 3, 4, 4), float("nan")))
-    with pytest.raises(FileNotFoundError, match=msg(f"input1: image folder {str(tmp_path / 'none')!r} does not exist")):
-        fid_torch_fidelity(tmp_path / "none", tmp_path, random_inception, cuda=False)
 
 
 # --- FD-digits / FD-photo-patches -----------------------------------------------------------------------------------
@@ -318,12 +356,44 @@ def test_fd_bundled_bad_input():
         fd_bundled(torch.zeros(4, 3, 8, 8), "digits")
     with pytest.raises(ValueError, match=msg("images contain NaN or infinite values")):
         fd_bundled(torch.full((4, 1, 8, 8), float("nan")), "digits")
-    with pytest.raises(ValueError, match="^" + re.escape("dataset_name must be a bundled dataset ('digits', 'photo-patches'), got 'cifar10'")):
+    with pytest.raises(ValueError, match="^" + re.escape("dataset_name must be one of 'digits', 'photo-patches', got 'cifar10'")):
         fd_bundled(torch.zeros(4, 1, 8, 8), "cifar10")
     with pytest.raises(ValueError, match=msg("got 4 images but 3 labels")):
         class_accuracy(torch.zeros(4, 1, 8, 8), torch.zeros(3, dtype=torch.int64), "digits")
     with pytest.raises(FileNotFoundError, match=msg("feature classifier file /nonexistent/net.safetensors does not exist")):
         load_feature_net("/nonexistent/net.safetensors")
+
+
+def test_save_feature_net_round_trip_and_no_silent_overwrite(tmp_path):
+    net = fid.train_feature_net("digits", steps=2, channels=(4, 8), convs_per_stage=1)
+    path = save_feature_net(net, tmp_path / "net.safetensors", 0.25)
+    info = feature_net_info(path)
+    assert info["val_accuracy"] == 0.25 and info["recipe"] == net.recipe and info["in_channels"] == "1"
+    back = load_feature_net(path)
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(), net.state_dict().values()))
+    with pytest.raises(FileExistsError, match="net.safetensors exists: pass overwrite=True"):
+        save_feature_net(net, path, 0.5)
+    assert feature_net_info(path)["val_accuracy"] == 0.25
+    assert save_feature_net(net, path, 0.5, overwrite=True) == path and feature_net_info(path)["val_accuracy"] == 0.5
+    assert [p.name for p in tmp_path.iterdir()] == ["net.safetensors"]
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: fid.feature_net_path("cifar10"), "dataset_name must be one of 'digits', 'photo-patches', got 'cifar10'"),
+    (lambda: fid.train_feature_net("mnist"), "dataset_name must be one of 'digits', 'photo-patches', got 'mnist'"),
+])
+def test_feature_net_bad_names(call, message):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert message in str(err.value)
+
+
+def test_labels_from_a_manifest_need_seed_names(tmp_path):
+    from minsnr.sampler import SAMPLING_MANIFEST
+    (tmp_path / SAMPLING_MANIFEST).write_text(json.dumps({"settings": {"num_classes": 10, "classes": None, "dataset": "digits"}}))
+    with pytest.raises(ValueError, match="PNGs not named <seed>.png \\(e.g. a.png\\): pass labels="):
+        fid._labels_from_manifest(tmp_path, ["000001.png", "a.png"], "digits")
+    assert fid._labels_from_manifest(tmp_path, ["000001.png"], "photo-patches") is None
 
 
 def test_dataset_name_spellings():

@@ -21,12 +21,17 @@ def run(name: str, tmp_path: Path, **parameters) -> dict:
 
 def test_train_digits_runs_and_resumes(tmp_path):
     few = dict(sample_steps=2, grid_per_class=1, eval_per_class=3)  # the pictures and the scores, cheaply
-    nb = run("train_digits", tmp_path, steps=4, global_batch=16, out_dir=str(tmp_path / "digits"), **few)
+    small = dict(global_batch=16, log_every=1, ckpt_every=2)  # the rest is configs/digits.yaml's
+    nb = run("train_digits", tmp_path, steps=4, out_dir=str(tmp_path / "digits"), overrides=small, **few)
     assert (tmp_path / "digits" / "ema.safetensors").exists()
     assert any(o.get("output_type") == "display_data" for c in nb["cells"] for o in c.get("outputs", []))  # the plots
     printed = "".join(t for c in nb["cells"] for o in c.get("outputs", []) for t in o.get("text", []))
     assert "FD-digits of 30 EMA samples" in printed and "class accuracy of the samples" in printed
-    run("train_digits", tmp_path, steps=6, global_batch=16, out_dir=str(tmp_path / "digits"), **few)  # re-running resumes
+    shown = "".join(t for c in nb["cells"] for o in c.get("outputs", []) for t in o.get("data", {}).get("text/markdown", []))
+    assert "| `steps` | `4` | given here (the recipe: 1500) |" in shown  # the recipe table, with the overrides marked
+    config = json.loads((tmp_path / "digits" / "config.json").read_text())
+    assert (config["lr"], config["ema_decay"], config["global_batch"]) == (1e-3, 0.995, 16)  # the file's, and an override
+    run("train_digits", tmp_path, steps=6, out_dir=str(tmp_path / "digits"), overrides=small, **few)  # re-running resumes
     steps = [json.loads(l)["step"] for l in (tmp_path / "digits" / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 6
 
@@ -42,8 +47,8 @@ def random_latents(folder: Path, n=24, num_classes=1000) -> Path:
 
 def test_train_in256_end_to_end_on_random_latents(tmp_path):
     data = random_latents(tmp_path / "latents")
-    run("train_in256", tmp_path, data_dir=str(data), model_kwargs=TINY, steps=2, global_batch=8, compile=False,
-        num_workers=0, precision="bf16", log_every=1, ckpt_every=2, out_dir=str(tmp_path / "in256"))
+    small = dict(model_kwargs=TINY, global_batch=8, compile=False, num_workers=0, precision="bf16", log_every=1, ckpt_every=2)
+    run("train_in256", tmp_path, data_dir=str(data), steps=2, overrides=small, out_dir=str(tmp_path / "in256"))
     config = json.loads((tmp_path / "in256" / "config.json").read_text())
     assert config["model"] == "vit_b" and config["target"] == "x0" and config["weighting"] == "min-snr"
     assert config["betas"] == [0.99, 0.99] and config["weight_decay"] == 0.03 and config["class_drop_prob"] == 0.15
@@ -79,12 +84,12 @@ def test_encode_latents_without_vae_dir(tmp_path):
         run("encode_latents", tmp_path, image_dir=str(tmp_path), out_dir=str(tmp_path / "o"))
 
 
-def test_sample_fid_on_a_digits_run(tmp_path):
-    from minsnr.fid import save_random_inception_weights, save_reference_stats
+def test_sample_fid_on_a_digits_run(tmp_path, random_inception_weights):
+    from minsnr.fid import save_reference_stats
     from minsnr.trainer import TrainConfig, train
     train(TrainConfig(dataset="digits", model="vit_tiny", model_kwargs=TINY, global_batch=8, steps=2, log_every=1,
                       ckpt_every=2, out_dir=str(tmp_path / "run"), progress=False))
-    weights = save_random_inception_weights(tmp_path / "inception.pth")  # random weights: exercises the path, not a real FID
+    weights = random_inception_weights  # random weights (tests/conftest.py): exercises the path, not a real FID
     g = torch.Generator().manual_seed(0)
     a = torch.randn(2048, 2048, generator=g, dtype=torch.float64) / 64
     save_reference_stats(tmp_path / "ref.npz", torch.randn(2048, generator=g, dtype=torch.float64).numpy(), (a @ a.T).numpy())

@@ -211,14 +211,21 @@ def test_seeds_are_split_over_processes(monkeypatch):
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda: karras_sigmas(5, 0.0, 1.0), "need 0 < sigma_min < sigma_max"),
+    (lambda: karras_sigmas(5, 0.0, 1.0), "sigma_min must be a finite number > 0, got 0.0"),
+    (lambda: karras_sigmas(5, 0.1, math.inf), "sigma_max must be a finite number > sigma_min = 0.1, got inf"),
+    (lambda: karras_sigmas(5, rho=0.0), "rho must be a finite number > 0, got 0.0"),
+    (lambda: karras_sigmas(10, sigma_min=-1.0), "sigma_min must be a finite number > 0, got -1.0"),
     (lambda: heun_sampler(gaussian, torch.zeros(1, 3), num_steps=0), "num_steps must be an integer ≥ 1, got 0"),
-    (lambda: euler_sampler(gaussian, torch.zeros(1, 3), sigma_min=2.0, sigma_max=1.0), "sigma_min=2.0, sigma_max=1.0"),
-    (lambda: GuidedDenoiser(gaussian, float("nan"), 3), "guidance scale must be finite"),
+    (lambda: euler_sampler(gaussian, torch.zeros(1, 3), sigma_min=2.0, sigma_max=1.0), "sigma_max must be a finite number > sigma_min = 2, got 1.0"),
+    (lambda: GuidedDenoiser(gaussian, float("nan"), 3), "scale must be a finite number, got nan"),
+    (lambda: GuidedDenoiser(gaussian, 1.5, 3)(torch.zeros(1, 3), torch.ones(1), None), "classifier-free guidance needs class_labels"),
     (lambda: GuidedDenoiser(gaussian, 2.0, 3, interval=(2.0, 1.0)), "interval must be (σ_lo, σ_hi)"),
-    (lambda: VPDenoiser(vit_tiny(), cosine_schedule(), "x0", t_mode="round"), "t_mode must be 'interp' or 'nearest'"),
+    (lambda: VPDenoiser(vit_tiny(), cosine_schedule(), "x0", t_mode="round"), "t_mode must be one of 'interp', 'nearest', got 'round'"),
     (lambda: generate(vit_tiny(), cosine_schedule(), "x0", range(2), classes=[1]), "got 1 classes for 2 seeds"),
-    (lambda: generate(vit_tiny(), cosine_schedule(), "x0", range(2), sampler="ddim"), "sampler must be 'heun' or 'euler'"),
+    (lambda: generate(vit_tiny(), cosine_schedule(), "x0", range(2), sampler="ddim"), "sampler must be one of 'heun', 'euler', got 'ddim'"),
+    (lambda: generate(vit_tiny(num_classes=None), cosine_schedule(), "x0", range(2), cfg_scale=1.5),
+     "cfg_scale=1.5 needs a class-conditional model"),
+    (lambda: generate(vit_tiny(), cosine_schedule(), "x0", range(2), classes=[0, 10]), "class 10 is outside [0, 9]"),
     (lambda: heun_sampler(gaussian, torch.zeros(1, 3), noise_draw="edm"),
      "noise_draw must be one of 'when-churning', 'every-step', got 'edm'"),
     (lambda: euler_sampler(gaussian, torch.zeros(1, 3), noise_draw=None), "noise_draw must be one of"),
@@ -460,3 +467,31 @@ def test_sigterm_keeps_finished_batches(run_dir, tmp_path):
         with Image.open(tmp_path / "png" / name) as im: im.load()
     assert sample_run(str(run_dir), str(tmp_path / "png"), num_images=5, batch_size=2, num_steps=2) == 3
     assert pngs(tmp_path / "png") == [f"{s:06d}.png" for s in range(5)]
+
+
+# --- the sampling manifest -------------------------------------------------------------------------------------------
+
+MANIFEST = dict(zip(sampler_module.MANIFEST_SETTINGS, ["runs/a", None, "ema", 18, "heun", 1.0, None, "interp", 0.002, 80.0, 7.0, None]))
+
+
+@pytest.mark.parametrize("prepare,message", [
+    (lambda d: sampler_module.save_pngs(torch.zeros(1, 1, 8, 8), [0], d),
+     "already holds 1 PNGs (e.g. 000000.png) but no sampling.json, so their settings are unknown: pass a new out_dir"),
+    (lambda d: (d.mkdir(exist_ok=True), (d / SAMPLING_MANIFEST).write_text("{not json")),
+     "is not a readable sampling manifest"),
+    (lambda d: sampler_module.check_manifest(d, {**MANIFEST, "sampler": "euler"}),
+     "(sampler='euler' there, 'heun' now; see its sampling.json): pass a new out_dir"),
+], ids=["pngs-without-manifest", "unreadable", "other-setting"])
+def test_check_manifest_refuses(tmp_path, prepare, message):
+    prepare(tmp_path / "png")
+    with pytest.raises(ValueError) as err:
+        sampler_module.check_manifest(tmp_path / "png", MANIFEST)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_check_manifest_writes_once_and_atomically(tmp_path):
+    path = sampler_module.check_manifest(tmp_path / "png", MANIFEST)
+    saved = json.loads(path.read_text())
+    assert saved["settings"] == MANIFEST and "minsnr_version" in saved
+    assert sampler_module.check_manifest(tmp_path / "png", {**MANIFEST, "dataset": "digits"}) == path  # same settings: kept
+    assert json.loads(path.read_text()) == saved and [p.name for p in (tmp_path / "png").iterdir()] == [SAMPLING_MANIFEST]

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from minsnr.schedule import VPSchedule, cosine_schedule, get_schedule, linear_schedule, zero_terminal_snr
+from minsnr.schedule import (VPSchedule, cosine_betas, cosine_schedule, get_schedule, linear_betas, linear_schedule,
+                             zero_terminal_snr)
 
 # ᾱ_0 = 1 (SNR(0) = ∞, σ_EDM(0) = 0): the cosine schedule with a noiseless step put in front
 NOISELESS = VPSchedule(torch.cat([torch.ones(1, dtype=torch.float64), cosine_schedule().alphas_cumprod[:-1]]), "noiseless")
@@ -135,12 +136,21 @@ def test_results_follow_the_device_and_are_float64():
     (lambda s: s.t_from_sigma_edm(float("nan")), "sigma must be ≥ 0 and not NaN"),
     (lambda s: s.t_from_sigma_edm(1.0, mode="floor"), "mode must be one of 'interp', 'nearest', got 'floor'"),
     (lambda s: get_schedule("quadratic"), "unknown schedule 'quadratic'; valid choices: 'cosine', 'linear'"),
-    (lambda s: cosine_schedule(T=0), "T must be an integer ≥ 2"),
+    (lambda s: cosine_schedule(T=0), "T must be an integer ≥ 2, got 0"),
+    (lambda s: linear_betas(10.0), "T must be an integer ≥ 2, got 10.0"),
+    (lambda s: cosine_betas(True), "T must be an integer ≥ 2, got True"),
+    (lambda s: s.snr(torch.tensor([3.0, -0.5])), "timestep -0.5 is outside the schedule's range [0, 999]"),
+    (lambda s: s.snr(torch.tensor([1 + 1j])), "timesteps must be integer or real"),
+    (lambda s: s.t_from_sigma_edm(-1.0), "sigma must be ≥ 0 and not NaN, got -1.0"),
+    (lambda s: get_schedule("sqrt", 10), "valid choices: 'cosine', 'linear', 'cosine-zt', 'linear-zt'"),
     (lambda s: VPSchedule(torch.tensor([1.2, 0.5])), "alphas_cumprod must lie in [0, 1], found 1.2"),
     (lambda s: VPSchedule(torch.tensor([0.9, 0.9])), "strictly decreasing"),
+    (lambda s: VPSchedule(torch.tensor([0.9, 0.95, 0.5], dtype=torch.float64)), "strictly decreasing, but ᾱ[0]=0.9 ≤ ᾱ[1]=0.95"),
+    (lambda s: VPSchedule(torch.tensor([0.9, float("nan")])), "alphas_cumprod must lie in [0, 1], found nan"),
     (lambda s: VPSchedule(torch.ones(2, 2)), "must be 1-D"),
 ])
 def test_bad_input(call, message):
+    "Each bad argument is a ValueError whose one-line message names the value (and the valid choices)."
     with pytest.raises(ValueError) as err:
         call(cosine_schedule())
     assert message in str(err.value)

@@ -225,6 +225,7 @@ BAD_CONFIGS = [
     ({"tensorboard": "yes"}, "tensorboard must be True or False, got 'yes'"),
     pytest.param({"tensorboard": True}, "tensorboard=True needs the tensorboard package", marks=NO_TENSORBOARD),
     ({"seed": "abc"}, "seed must be an integer ≥ 0, got 'abc'"),
+    ({"steps": 0}, "steps must be an integer ≥ 1, got 0"),
     ({"steps": 2.5}, "steps must be an integer ≥ 1, got 2.5"),
     ({"steps": True}, "steps must be an integer ≥ 1, got True"),
     ({"keep_ckpts": 0}, "keep_ckpts must be an integer ≥ 1, got 0"),
@@ -241,13 +242,20 @@ BAD_CONFIGS = [
     ({"lr_schedule": "exp"}, "lr_schedule must be one of 'constant', 'cosine', 'linear', got 'exp'"),
     ({"schedule": "sigmoid"}, "unknown schedule 'sigmoid'; valid choices: 'cosine', 'linear', 'cosine-zt', 'linear-zt'"),
     ({"schedule": "cosine-zt", "target": "eps", "weighting": "const"}, "has an infinite loss weight at t=999"),
-    ({"ema_decay": 1.0}, "ema_decay must be in [0, 1), got 1.0"),
+    ({"ema_decay": 1.0}, "ema_decay must be a number in [0, 1), got 1.0"),
     ({"ema_warmup_power": 0}, "ema_warmup_power must be a number > 0 or None (a fixed ema_decay), got 0"),
     ({"ema_warmup_power": "2/3"}, "ema_warmup_power must be a number > 0 or None (a fixed ema_decay), got '2/3'"),
-    ({"class_drop_prob": 1.0}, "class_drop_prob must be in [0, 1), got 1.0"),
+    ({"class_drop_prob": 1.0}, "class_drop_prob must be a number in [0, 1), got 1.0"),
     ({"weight_decay": -0.1}, "weight_decay must be a finite number ≥ 0, got -0.1"),
     ({"grad_clip": "none"}, "grad_clip must be a finite number ≥ 0 (0: off), got 'none'"),
     ({"betas": (0.9,)}, "betas must be two numbers in [0, 1), got (0.9,)"),
+    ({"betas": (0.9, 1.0)}, "betas must be two numbers in [0, 1), got (0.9, 1.0)"),
+    ({"betas": "0.9"}, "betas must be two numbers in [0, 1), got '0.9'"),
+    ({"beta1_end": 1.0}, "beta1_end must be a number in [0, 1) or None (no momentum decay), got 1.0"),
+    ({"lr": float("inf")}, "lr must be a finite number > 0, got inf"),
+    ({"num_timesteps": 1}, "num_timesteps must be an integer ≥ 2, got 1"),
+    ({"weighting": "min_snr_x"}, "unknown loss weighting strategy"),
+    ({"timestep_sampler": "curriculum", "timestep_sampler_options": {"max_drop": 2}}, "max_drop must be in [0, 1)"),
     ({"model_kwargs": "depth=2"}, "model_kwargs must be a mapping, got 'depth=2'"),
     ({"precision": "fp8"}, "precision must be one of 'fp32', 'bf16', 'fp16', got 'fp8'"),
 ]
@@ -258,6 +266,41 @@ def test_bad_config(fields, message):
     with pytest.raises(ValueError) as err:
         TrainConfig(**fields)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: TrainConfig(global_batch=100, grad_accum=3).per_step_batch(1),
+     "global_batch=100 is not divisible by 1 processes × grad_accum=3"),
+    (lambda: trainer.EMA(torch.nn.Linear(1, 1), decay=1.0), "ema_decay must be a number in [0, 1), got 1.0"),
+    (lambda: trainer.EMA(torch.nn.Linear(1, 1), power=0), "ema_warmup_power must be a number > 0 or None (a fixed ema_decay), got 0"),
+    (lambda: trainer.build_model("resnet"), "unknown model 'resnet'; valid choices: 'vit_tiny', 'vit_s'"),
+    (lambda: trainer.load_run("/nowhere", weights="best"), "weights must be one of 'ema', 'model', got 'best'"),
+], ids=["per_step_batch", "ema-decay", "ema-power", "build_model", "load_run-weights"])
+def test_bad_arguments(make, message):
+    with pytest.raises(ValueError) as err:
+        make()
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_metrics_are_appended_and_weights_written_atomically(tmp_path, monkeypatch):
+    "Checkpoints and weights go through atomic_write; metrics.jsonl is appended line by line (never rewritten whole)."
+    paths = []
+    real = trainer.atomic_write
+    monkeypatch.setattr(trainer, "atomic_write", lambda path, write: paths.append(Path(path).name) or real(path, write))
+    train(config(tmp_path, steps=4, ckpt_every=4, log_every=2), Blobs())
+    assert "metrics.jsonl" not in paths and paths.count("ckpt-00000004.pt") == 1
+    assert paths.count("model.safetensors") == paths.count("ema.safetensors") == 1
+    assert [json.loads(l)["step"] for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()] == [2, 4]
+    assert not list((tmp_path / "run").glob(".*.tmp"))
+
+
+def test_a_torn_metrics_line_is_dropped_on_resume(tmp_path):
+    "A process killed while appending leaves half a line; resuming drops it and the steps after the checkpoint."
+    train(config(tmp_path, steps=4, ckpt_every=2, log_every=1), Blobs())
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    with open(metrics, "a") as f: f.write('{"step": 5, "lo')
+    assert trainer.truncate_metrics(metrics, 2) == 3  # steps 3 and 4, and the torn line
+    assert [json.loads(l)["step"] for l in metrics.read_text().splitlines()] == [1, 2]
 
 
 def test_good_configs_are_accepted():

@@ -157,7 +157,20 @@ def test_dropout_reaches_every_resblock():
     (dict(num_head_channels=50), "num_head_channels=50 does not divide the attention width 384"),
     (dict(attention_resolutions=(32, 16)), "num_heads=4 at attention widths 192, 384 gives heads of different widths"),
     (dict(context_dim=512, num_classes=None), "context_dim (LDM's class token) needs a class-conditional model"),
-    (dict(dropout=1.0), "dropout must lie in [0, 1), got 1.0"),
+    (dict(dropout=1.0), "dropout must be a number in [0, 1), got 1.0"),
+    (dict(dropout=-0.1), "dropout must be a number in [0, 1), got -0.1"),
+    (dict(img_size=36), "img_size=36 is not divisible by 8 = 2^3, the downsampling of channel_mult=(1, 2, 2, 2)"),
+    (dict(attention_resolutions=(12,)), "attention resolution 12 never occurs: with img_size=32 and 4 levels the resolutions are 32, 16, 8, 4"),
+    (dict(model_channels=200), "norm_num_groups=32 does not divide a level's width 200 (model_channels=200 × channel_mult 1)"),
+    (dict(num_heads=5), "num_heads=5 does not divide the attention width 384"),
+    (dict(num_head_channels=100), "num_head_channels=100 does not divide the attention width 384"),
+    (dict(num_res_blocks=0), "num_res_blocks must be an integer ≥ 1, got 0"),
+    (dict(model_channels=True), "model_channels must be an integer ≥ 1, got True"),
+    (dict(out_chans=0), "out_chans must be an integer ≥ 1, got 0"),
+    (dict(num_classes=0), "num_classes must be an integer ≥ 1, got 0"),
+    (dict(channel_mult=()), "channel_mult must list at least one level"),
+    (dict(channel_mult=(1, 0)), "every channel_mult entry must be an integer ≥ 1, got 0"),
+    (dict(context_dim=512, resblock_updown=True), "resblock_updown is not available with context_dim"),
 ])
 def test_bad_config(kwargs, message):
     with pytest.raises(ValueError) as err:
@@ -166,8 +179,15 @@ def test_bad_config(kwargs, message):
 
 
 def test_unknown_preset():
-    with pytest.raises(ValueError, match="unknown UNet preset 'unet_xl'; valid choices: 'unet_tiny', 'unet_ablation', 'unet_ldm395m', 'unet_adm64'"):
+    with pytest.raises(ValueError) as err:
         unet("unet_xl")
+    assert "UNet preset must be one of 'unet_tiny', 'unet_ablation', 'unet_ldm395m', 'unet_adm64', got 'unet_xl'" in str(err.value)
+
+
+def test_a_preset_override_is_checked_like_a_config():
+    "unet_tiny(img_size=32) keeps the tiny preset's attention at 4×4, which a 32×32 two-level network never reaches."
+    with pytest.raises(ValueError, match="attention resolution 4 never occurs: with img_size=32 and 2 levels the resolutions are 32, 16"):
+        unet_tiny(img_size=32)
 
 
 @pytest.mark.parametrize("call, message", [
@@ -176,12 +196,22 @@ def test_unknown_preset():
     (lambda m: m(torch.randn(2, 1, 8, 8), 5, torch.tensor([1, 11])), "class label 11 is outside [0, 10] (10 is the null label)"),
     (lambda m: m(torch.randn(2, 1, 8, 8), 5), "this model is class-conditional (num_classes=10): pass y, with y=10"),
     (lambda m: m(torch.randn(2, 1, 8, 8), -0.5, torch.tensor([1, 2])), "timestep -0.5 is outside [0, 999]"),
+    (lambda m: m(torch.randn(2, 1, 8, 8), 1000, torch.tensor([1, 2])), "timestep 1000 is outside [0, 999]"),
+    (lambda m: m(torch.randn(2, 1, 8, 8), 5, torch.tensor([0, 12])), "class label 12 is outside [0, 10]"),
+    (lambda m: m(torch.randn(2, 1, 8, 8), 5, torch.tensor([0.0, 1.0])), "y must be integer labels of shape [2]"),
 ])
 def test_bad_inputs(call, message):
     model = unet_tiny()
     with pytest.raises(ValueError) as err:
         call(model)
     assert message in str(err.value)
+
+
+def test_unconditional_model_refuses_a_label():
+    model = unet_tiny(num_classes=None)
+    assert model.unet.class_embedding is None
+    with pytest.raises(ValueError, match=r"this model is unconditional \(num_classes=None\) but a class label y was given"):
+        model(torch.randn(2, 1, 8, 8), 5, torch.tensor([1, 2]))
 
 
 def test_bf16_autocast_close_to_fp32():

@@ -135,11 +135,17 @@ def test_bf16_autocast_is_sound(tiny):
 
 @pytest.mark.parametrize("build,message", [
     (lambda: vit_b(img_size=31), "patch_size=2 does not divide img_size=31"),
+    (lambda: DiffusionViT(img_size=10, patch_size=4), "patch_size=4 does not divide img_size=10"),
     (lambda: vit_b(num_heads=7), "num_heads=7 does not divide embed_dim=768"),
-    (lambda: vit_b(num_classes=0), "num_classes must be None (unconditional) or a positive integer, got 0"),
-    (lambda: vit_b(time_embed="fourier"), "time_embed must be 'sinusoidal' or 'learned', got 'fourier'"),
-    (lambda: vit_b(depth=0), "depth must be a positive integer, got 0"),
-    (lambda: vit("vit_g"), "unknown ViT preset 'vit_g'; valid choices: 'vit_tiny', 'vit_s', 'vit_b', 'vit_l', 'vit_xl'"),
+    (lambda: DiffusionViT(embed_dim=100, num_heads=12), "num_heads=12 does not divide embed_dim=100"),
+    (lambda: vit_b(num_classes=0), "num_classes must be an integer ≥ 1, got 0"),
+    (lambda: vit_b(num_classes=True), "num_classes must be an integer ≥ 1, got True"),
+    (lambda: vit_b(out_chans=0), "out_chans must be an integer ≥ 1, got 0"),
+    (lambda: vit_b(mlp_ratio=0), "mlp_ratio must be a positive number, got 0"),
+    (lambda: vit_b(time_embed="fourier"), "time_embed must be one of 'sinusoidal', 'learned', got 'fourier'"),
+    (lambda: vit_b(depth=0), "depth must be an integer ≥ 1, got 0"),
+    (lambda: vit_b(patch_size=2.0), "patch_size must be an integer ≥ 1, got 2.0"),
+    (lambda: vit("vit_g"), "ViT preset must be one of 'vit_tiny', 'vit_s', 'vit_b', 'vit_l', 'vit_xl', got 'vit_g'"),
     (lambda: DiffusionViT(ViTConfig(), patch_sz=2), "patch_sz"),
 ])
 def test_bad_config(build, message):
@@ -149,9 +155,11 @@ def test_bad_config(build, message):
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda m: m(torch.randn(2, 1, 8, 8), 3), "class-conditional (num_classes=10): pass y"),
+    (lambda m: m(torch.randn(2, 1, 8, 8), 3), "class-conditional (num_classes=10): pass y, with y=10 (the null label)"),
     (lambda m: m(torch.randn(2, 1, 8, 8), 3, torch.tensor([0, 11])), "class label 11 is outside [0, 10]"),
     (lambda m: m(torch.randn(2, 1, 8, 8), 3, torch.tensor([-1, 0])), "class label -1 is outside [0, 10]"),
+    (lambda m: m(torch.randn(2, 1, 8, 8), 3, torch.tensor([0, 12])), "class label 12 is outside [0, 10]"),
+    (lambda m: m(torch.randn(2, 1, 8, 8), 1000, torch.tensor([0, 1])), "timestep 1000 is outside [0, 999]"),
     (lambda m: m(torch.randn(2, 1, 8, 8), 3, torch.tensor([0.0, 1.0])), "y must be integer labels"),
     (lambda m: m(torch.randn(2, 3, 8, 8), 3, torch.tensor([0, 1])), "x has 3 channels but the model takes in_chans=1"),
     (lambda m: m(torch.randn(2, 1, 16, 16), 3, torch.tensor([0, 1])), "x is 16×16 but the model takes img_size=8"),

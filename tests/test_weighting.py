@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from minsnr.weighting import WEIGHTINGS, loss_weight, parse_weighting
+from minsnr.weighting import WEIGHTINGS, loss_weight, parse_weighting, timestep_sampler
 
 inf = math.inf
 G = {"max-snr": 1.0, "min-snr": 5.0, "soft-min-snr": 5.0, "p2": 1.0, "edm": 4.0}  # the documented default γ
@@ -205,3 +205,49 @@ def test_official_min_snr_v_bug_is_not_reproduced():
     ours = loss_weight(s, "min_snr_5", "v")
     assert not torch.allclose(ours, torch.minimum(s, torch.full_like(s, 5.0)) / s)
     torch.testing.assert_close(ours, torch.minimum(s, torch.full_like(s, 5.0)) / (s + 1))
+
+
+@pytest.mark.parametrize("strategy,kwargs,message", [
+    ("minsnr", {}, "unknown loss weighting strategy 'minsnr'; valid choices: 'const', 'snr', 'max-snr', 'min-snr'"),
+    ("min-snr-gamma-5", {}, "unknown loss weighting strategy 'min-snr-gamma-5'"),
+    ("vmax_snr_5", {}, "unknown loss weighting strategy 'vmax_snr_5'"),
+    ("vmin_snr_5", dict(target="eps"), "strategy 'vmin_snr_5' is for a 'v'-prediction model, but target='eps' was given"),
+    ("min_snr_5", dict(gamma=10), "strategy 'min_snr_5' sets γ = 5, but gamma=10 was given"),
+    ("min_snr_0", {}, "γ in 'min_snr_0' must be a finite number > 0, got 0.0"),
+    ("snr_5", {}, "strategy 'snr' has no γ, but 'snr_5' names one"),
+    ("min-snr", dict(gamma=-1), "gamma must be a finite number > 0, got -1"),
+    ("min-snr", dict(gamma=float("inf")), "gamma must be a finite number > 0, got inf"),
+    ("min-snr", dict(gamma=True), "gamma must be a finite number > 0, got True"),
+    ("min-snr", dict(target="epsilon_theta"), "unknown prediction target 'epsilon_theta'; valid choices: 'x0', 'eps', 'v'"),
+])
+def test_parse_weighting_bad_input(strategy, kwargs, message):
+    "Each bad name, γ or target is a one-line ValueError naming the value (and the valid choices)."
+    with pytest.raises(ValueError) as err:
+        parse_weighting(strategy, **kwargs)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: timestep_sampler("lognorm"), "unknown timestep sampler 'lognorm'; valid choices: 'uniform', 'logit-normal', 'loss-second-moment', 'curriculum'"),
+    (lambda: timestep_sampler("uniform", T=1), "T must be an integer ≥ 2, got 1"),
+    (lambda: timestep_sampler("uniform").sample(0), "n must be an integer ≥ 1, got 0"),
+    (lambda: timestep_sampler("uniform").sample(2.0), "n must be an integer ≥ 1, got 2.0"),
+    (lambda: timestep_sampler("uniform", low=200, high=100), "need integers 0 ≤ low < high ≤ T=1000, got low=200, high=100"),
+    (lambda: timestep_sampler("logit-normal", std=0), "std must be a finite number > 0, got 0"),
+    (lambda: timestep_sampler("logit-normal", mean=float("inf")), "mean must be finite, got inf"),
+    (lambda: timestep_sampler("loss-second-moment", history=0), "history must be an integer ≥ 1, got 0"),
+    (lambda: timestep_sampler("loss-second-moment", uniform_prob=-0.1), "uniform_prob must be in [0, 1], got -0.1"),
+    (lambda: timestep_sampler("loss-second-moment", T=100).update(torch.tensor([1, 2]), torch.tensor([0.5])), "got 2 timesteps but 1 losses"),
+    (lambda: timestep_sampler("loss-second-moment", T=100).update(torch.tensor([100]), torch.tensor([0.5])), "timesteps must be in [0, 100), got 100…100"),
+    (lambda: timestep_sampler("loss-second-moment", T=100).update(torch.tensor([3]), torch.tensor([float("inf")])), "losses must be finite, got inf"),
+    (lambda: timestep_sampler("curriculum").set_progress(1.5), "progress must be in [0, 1], got 1.5"),
+    (lambda: timestep_sampler("curriculum", easy="hard"), "easy must be one of 'noisy', 'clean', got 'hard'"),
+    (lambda: timestep_sampler("curriculum", max_drop=1.0), "max_drop must be in [0, 1), got 1.0"),
+    (lambda: timestep_sampler("curriculum", stages=0), "stages must be an integer ≥ 1, got 0"),
+    (lambda: timestep_sampler("curriculum", schedule="sqrt"), "unknown schedule 'sqrt'"),
+])
+def test_timestep_sampler_bad_input(make, message):
+    "Each bad option of a timestep sampler is a one-line ValueError naming the value (and the valid choices)."
+    with pytest.raises(ValueError) as err:
+        make()
+    assert message in str(err.value) and "\n" not in str(err.value)
