@@ -30,8 +30,8 @@ from .weighting import timestep_sampler
 __all__ = ['DIGITS_BENCHMARK', 'DEFAULT_EVAL_STEPS', 'PAPER_STRATEGIES', 'UNET_DIGITS', 'PHOTO_BENCHMARK', 'RunSpec', 'spec_hash',
            'result_path', 'load_result', 'save_result', 'convergence_specs', 'gamma_specs', 'beyond_specs',
            'unet_specs', 'unet_convergence_specs', 'photo_specs', 'evaluate', 'train_and_evaluate', 'run_spec',
-           'run_suite', 'steps_to_reach', 'speedup', 'spread', 'loss_by_bin', 'ConflictSpec', 'conflict_specs',
-           'timestep_conflict']
+           'run_suite', 'steps_to_reach', 'speedup', 'spread', 'fd_floor', 'loss_by_bin', 'ConflictSpec',
+           'conflict_specs', 'timestep_conflict']
 
 # %% ../nbs/12_experiments.ipynb
 DIGITS_BENCHMARK = dict(
@@ -42,6 +42,10 @@ DIGITS_BENCHMARK = dict(
 DEFAULT_EVAL_STEPS = (100, 200, 300, 400, 600, 800)  # when FD is measured during an 800-step run
 
 # %% ../nbs/12_experiments.ipynb
+_PER_RUN = ("seed", "out_dir", "progress")  # TrainConfig fields a RunSpec sets itself
+_ABSENT = object()
+
+
 @dataclass
 class RunSpec:
     "One training run: the TrainConfig fields, the seed, and how quality is measured during training."
@@ -55,7 +59,7 @@ class RunSpec:
 
     def __post_init__(self):
         self.eval_steps = tuple(self.eval_steps)
-        bad = sorted(set(self.config) & {"seed", "out_dir", "progress"})
+        bad = sorted(set(self.config) & set(_PER_RUN))
         if bad: raise ValueError(f"config must not set {bad} (RunSpec sets them)")
         steps = self.train_config("runs/check").steps  # raises on a bad field or value
         if any(not 1 <= s <= steps for s in self.eval_steps):
@@ -75,9 +79,29 @@ class RunSpec:
         if cfg.get("beta1_end") is not None: parts.append(f"b1to{cfg['beta1_end']:g}")
         return "_".join(parts + [f"s{self.seed}"])
 
+    def resolved_config(self) -> dict:
+        "Every TrainConfig field of the run, as TrainConfig resolves `config` today (without seed, out_dir, progress)."
+        full = asdict(self.train_config("runs/check"))
+        return json.loads(json.dumps({k: v for k, v in full.items() if k not in _PER_RUN}))
+
     def to_json(self) -> dict:
-        "Every field, as JSON values (tuples become lists): what the result file records and its name hashes."
-        return json.loads(json.dumps(asdict(self)))
+        "Every field and the resolved TrainConfig (`train_config`) as JSON values: what the result file records and hashes."
+        return json.loads(json.dumps({**asdict(self), "train_config": self.resolved_config()}))
+
+    @classmethod
+    def from_json(
+        cls,
+        data: dict,  # a recorded `to_json()`
+    ) -> RunSpec:
+        "The spec `data` records; refused if its `train_config` is not what its fields resolve to today."
+        if "train_config" not in data:
+            raise ValueError(f"the record has no train_config (it predates recording the resolved TrainConfig): {data}")
+        spec = cls(**{k: v for k, v in data.items() if k != "train_config"})
+        recorded, today = data["train_config"], spec.resolved_config()
+        changed = sorted(k for k in recorded.keys() | today.keys() if recorded.get(k, _ABSENT) != today.get(k, _ABSENT))
+        if changed: raise ValueError(f"the recorded train_config differs from today's TrainConfig in {changed}: "
+                                     "its defaults changed since the result was made")
+        return spec
 
     def run(self, out_dir: Path) -> dict:
         "Train and evaluate in `out_dir` (see `train_and_evaluate`)."
@@ -311,6 +335,21 @@ def spread(
     return f"{fmt.format(values.mean())} ({fmt.format(values.min())}–{fmt.format(values.max())})"
 
 # %% ../nbs/12_experiments.ipynb
+def fd_floor(
+    dataset: str,  # a bundled dataset with a feature net: 'digits' or 'photo-patches'
+    n: int,  # images per draw: as many as the samples whose FD it is compared with
+    draws: int = 10,  # independent draws (each without replacement)
+    seed: int = 0,  # seed of the draws
+) -> np.ndarray:
+    "The FD noise floor: `fd_bundled` of `n` random training images against the training set, one value per draw."
+    ds = make_dataset(dataset, split="train")
+    check_int("n", n, 2, len(ds))
+    check_int("draws", draws, 1)
+    x = torch.stack([ds[i][0] for i in range(len(ds))])
+    g = torch.Generator().manual_seed(seed)
+    return np.array([fd_bundled(x[torch.randperm(len(x), generator=g)[:n]], dataset) for _ in range(draws)])
+
+# %% ../nbs/12_experiments.ipynb
 @torch.no_grad()
 def loss_by_bin(
     model: torch.nn.Module,  # the backbone
@@ -352,8 +391,17 @@ class ConflictSpec:
         return self.pretrain.name
 
     def to_json(self) -> dict:
-        "Every field, the pre-training run's included, as JSON values."
-        return json.loads(json.dumps(asdict(self)))
+        "Every field as JSON values, with the pre-training run's full `to_json()` (its resolved TrainConfig included)."
+        fields = {k: v for k, v in asdict(self).items() if k != "pretrain"}
+        return json.loads(json.dumps({"pretrain": self.pretrain.to_json(), **fields}))
+
+    @classmethod
+    def from_json(
+        cls,
+        data: dict,  # a recorded `to_json()`
+    ) -> ConflictSpec:
+        "The spec `data` records (its pre-training run checked by `RunSpec.from_json`)."
+        return cls(RunSpec.from_json(data["pretrain"]), **{k: v for k, v in data.items() if k != "pretrain"})
 
     def run(self, out_dir: Path) -> dict: return timestep_conflict(self, out_dir)
 

@@ -26,17 +26,16 @@ results_dir = "book/results"  # result files (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
 # %% tags=["remove-cell"]
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from IPython.display import Markdown, display
 
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook bar, which we do not use
 from minsnr.core import atomic_write_json
-from minsnr.data import make_dataset
-from minsnr.experiments import PAPER_STRATEGIES, gamma_specs, run_suite, speedup, spread, unet_convergence_specs, unet_specs
-from minsnr.fid import fd_bundled
+from minsnr.experiments import PAPER_STRATEGIES, fd_floor, gamma_specs, run_suite, speedup, spread, unet_convergence_specs, unet_specs
 from minsnr.plotting import book_style, figure, gamma_shades, markdown_table, strategy_color
 
 book_style()
@@ -61,19 +60,11 @@ def curves(runs, key="fd"):
     return np.array([e["step"] for e in rs[0]["evals"]]), np.array([[e[key] for e in r["evals"]] for r in rs])
 
 
-def fd_floor(dataset, n, draws=10):
-    "FD of `n` random training images against the training set, over `draws` draws: what `n` perfect samples score."
-    ds = make_dataset(dataset, split="train")
-    x = torch.stack([ds[i][0] for i in range(len(ds))])
-    g = torch.Generator().manual_seed(0)
-    return np.array([fd_bundled(x[torch.randperm(len(x), generator=g)[:n]], dataset) for _ in range(draws)])
-
-
 gamma_runs = collect(gamma_specs(tuple(seeds)), lambda s: (s.config["target"], s.config["gamma"]))
 unet_runs = collect(unet_specs(tuple(seeds)), lambda s: (s.config["target"], s.config["weighting"]))
 floor = fd_floor("digits", 400)
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "FD-digits during training of the 0.22M-parameter ViT with min-SNR-\u03b3 for \u03b3 = 1, 5, 10 and 20 (light to dark), x0 target (left) and \u03b5 target (right): mean over three seeds and min\u2013max, log scale; grey: the noise floor, 400 real training digits. \u03b3 from 5 to 20 give overlapping curves; \u03b3 = 1 is behind.", "name": "fig-ablations-gamma"}}
+# %% mystnb={"figure": {"caption": "FD-digits during training of the 0.22M-parameter ViT with min-SNR-\u03b3 for \u03b3 = 1, 5, 10 and 20 (light to dark), x0 target (left) and \u03b5 target (right): mean over three seeds and min\u2013max, log scale; grey: the noise floor, 400 real training digits. \u03b3 from 5 to 20 give overlapping curves; \u03b3 = 1 is behind.", "name": "fig-ablations-gamma"}} tags=["hide-input"]
 fig, axes = figure(2, 3.2, sharey=True)
 for ax, target in zip(axes, ("x0", "eps")):
     ax.axhspan(floor.min(), floor.max(), color="0.88", lw=0, zorder=0)

@@ -26,18 +26,17 @@ results_dir = "book/results"  # result files (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
 # %% tags=["remove-cell"]
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 import numpy as np
-import torch
 from IPython.display import Markdown, display
 
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook bar, which we do not use
 from minsnr.core import atomic_write_json
-from minsnr.data import make_dataset
-from minsnr.experiments import DIGITS_BENCHMARK, RunSpec, beyond_specs, run_suite, speedup, spread
-from minsnr.fid import fd_bundled
+from minsnr.experiments import DIGITS_BENCHMARK, RunSpec, beyond_specs, fd_floor, run_suite, speedup, spread
 from minsnr.plotting import book_style, figure, markdown_table, strategy_color
 
 book_style()
@@ -72,17 +71,9 @@ def curves(runs, key="fd"):
     return np.array([e["step"] for e in rs[0]["evals"]]), np.array([[e[key] for e in r["evals"]] for r in rs])
 
 
-def fd_floor(dataset, n, draws=10):
-    "FD of `n` random training images against the training set, over `draws` draws: what `n` perfect samples score."
-    ds = make_dataset(dataset, split="train")
-    x = torch.stack([ds[i][0] for i in range(len(ds))])
-    g = torch.Generator().manual_seed(0)
-    return np.array([fd_bundled(x[torch.randperm(len(x), generator=g)[:n]], dataset) for _ in range(draws)])
-
-
 floor = fd_floor("digits", 400)
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "FD-digits during training of the 0.22M-parameter ViT, \u03b5 target: other loss weightings (left) and changes to the timesteps or the optimiser on top of the plain \u03b5 loss (right), each against min-SNR-5 (thick). Mean over three seeds and min\u2013max, log scale. All end close together (final FD-digits 288\u2013370), some 45 times the noise floor of real digits (about 6.5).", "name": "fig-beyond-fd"}}
+# %% mystnb={"figure": {"caption": "FD-digits during training of the 0.22M-parameter ViT, \u03b5 target: other loss weightings (left) and changes to the timesteps or the optimiser on top of the plain \u03b5 loss (right), each against min-SNR-5 (thick). Mean over three seeds and min\u2013max, log scale. All end close together (final FD-digits 288\u2013370), some 45 times the noise floor of real digits (about 6.5).", "name": "fig-beyond-fd"}} tags=["hide-input"]
 fig, axes = figure(2, 3.4, sharey=True)
 panels = (["min-SNR-5", "ε loss (SNR weighting)", "soft-min-SNR-5", "P2 (k = 1, γ = 1)"],
           ["min-SNR-5"] + [n for n in groups if n.startswith("ε loss +")])

@@ -39,9 +39,12 @@ results_dir = "book/results"  # the result store (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
 # %% tags=["remove-cell"]
+import warnings
+
 import numpy as np
 from IPython.display import Markdown, display
 
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook bar, which we do not use
 from minsnr.core import atomic_write_json
 from minsnr.experiments import conflict_specs, run_suite
 from minsnr.plotting import book_style, figure, markdown_table
@@ -54,7 +57,7 @@ results = [r for r in run_suite(conflict_specs(tuple(seeds), finetune_steps), re
 bands = list(results[0]["relative_change"])
 change = np.array([[r["relative_change"][b] for b in bands] for r in results])  # [seed, band, bin]
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Relative change of the unweighted x0 error in each timestep bin (columns) after fine-tuning on one band (rows), in percent, mean over three seeds. Blue: the loss fell, red: it rose. Tuning on a band helps it and its neighbours and hurts distant bins.", "name": "fig-conflict-heatmap"}}
+# %% mystnb={"figure": {"caption": "Relative change of the unweighted x0 error in each timestep bin (columns) after fine-tuning on one band (rows), in percent, mean over three seeds. Blue: the loss fell, red: it rose. Tuning on a band helps it and its neighbours and hurts distant bins.", "name": "fig-conflict-heatmap"}} tags=["hide-input"]
 mean = change.mean(0) * 100
 vmax = np.abs(mean).max()
 fig, ax = figure(1, 2.6)

@@ -26,18 +26,17 @@ results_dir = "book/results"  # result files (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
 # %% tags=["remove-cell"]
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 import numpy as np
-import torch
 from IPython.display import Markdown, display
 
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook bar, which we do not use
 from minsnr.core import atomic_write_json
-from minsnr.data import make_dataset
-from minsnr.experiments import PAPER_STRATEGIES, convergence_specs, photo_specs, run_suite, speedup, spread, unet_convergence_specs
-from minsnr.fid import fd_bundled
+from minsnr.experiments import PAPER_STRATEGIES, convergence_specs, fd_floor, photo_specs, run_suite, speedup, spread, unet_convergence_specs
 from minsnr.plotting import book_style, figure, markdown_table, strategy_color
 
 book_style()
@@ -73,14 +72,6 @@ def per_seed(ratios):
     return ", ".join(("" if p["reached"] else "≤") + f"{p['ratio']:.2f}" for p in ratios)
 
 
-def fd_floor(dataset, n, draws=10):
-    "FD of `n` random training images against the training set, over `draws` draws: what `n` perfect samples score."
-    ds = make_dataset(dataset, split="train")
-    x = torch.stack([ds[i][0] for i in range(len(ds))])
-    g = torch.Generator().manual_seed(0)
-    return np.array([fd_bundled(x[torch.randperm(len(x), generator=g)[:n]], dataset) for _ in range(draws)])
-
-
 def plot_runs(ax, runs, color, label, key="fd"):
     "Mean over seeds (line) and min–max (band)."
     steps, values = curves(runs, key)
@@ -100,7 +91,7 @@ photo = collect(photo_specs(tuple(seeds)))
 floor, photo_floor = fd_floor("digits", 400), fd_floor("photo-patches", 300)
 diverged = [r["name"] for by in (vit, unet, photo) for runs in by.values() for r in runs.values() if r["status"] != "finished"]
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "FD-digits during training of the 0.19M-parameter UNet for the four weightings of the paper's Figure 5, with the x0 target (left) and the \u03b5 target (right): mean over three seeds (line) and min\u2013max (band), log scale. Grey: the noise floor, the FD-digits of 400 real training digits (dashed: mean; band: min\u2013max over 10 draws).", "name": "fig-convergence-unet"}}
+# %% mystnb={"figure": {"caption": "FD-digits during training of the 0.19M-parameter UNet for the four weightings of the paper's Figure 5, with the x0 target (left) and the \u03b5 target (right): mean over three seeds (line) and min\u2013max (band), log scale. Grey: the noise floor, the FD-digits of 400 real training digits (dashed: mean; band: min\u2013max over 10 draws).", "name": "fig-convergence-unet"}} tags=["hide-input"]
 fig, axes = figure(2, 3.2, sharey=True)
 for ax, target in zip(axes, ("x0", "eps")):
     plot_floor(ax, floor)
@@ -217,7 +208,7 @@ display(Markdown(f"Noise floor: 400 real training digits score FD-digits {spread
 #
 # The paper's Figure 5 proper: the ViT, all 12 combinations of weighting and target.
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "FD-digits during training of the 0.22M-parameter ViT for the four weightings and the x0, \u03b5 and v targets (mean over three seeds and min\u2013max, log scale; grey: the noise floor of real digits). After 800 steps these samples are not yet digits: every curve stays far above the floor.", "name": "fig-convergence-vit"}}
+# %% mystnb={"figure": {"caption": "FD-digits during training of the 0.22M-parameter ViT for the four weightings and the x0, \u03b5 and v targets (mean over three seeds and min\u2013max, log scale; grey: the noise floor of real digits). After 800 steps these samples are not yet digits: every curve stays far above the floor.", "name": "fig-convergence-vit"}} tags=["hide-input"]
 fig, axes = figure(3, 3.0, sharey=True)
 for ax, target in zip(axes, TARGETS):
     plot_floor(ax, floor)
@@ -252,7 +243,7 @@ display(Markdown(f"Noise floor: FD-digits {spread(floor)}; chance class accuracy
 # over the samples of each 100-timestep bin since the previous log line (every 50 steps). The paper's Figure 6 shows
 # the ranges $[0,100)$, $[200,300)$, $[600,700)$ and $[800,900)$; here the ViT with the x0 target, mean over seeds.
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "The unweighted x0 error of the ViT (x0 target) in four timestep ranges during training, mean over three seeds, log scale. SNR and max-SNR-1 learn the clean end best and the noisy end worst; const does the opposite; min-SNR-5 lies close to the best in each range.", "name": "fig-convergence-x0-error"}}
+# %% mystnb={"figure": {"caption": "The unweighted x0 error of the ViT (x0 target) in four timestep ranges during training, mean over three seeds, log scale. SNR and max-SNR-1 learn the clean end best and the noisy end worst; const does the opposite; min-SNR-5 lies close to the best in each range.", "name": "fig-convergence-x0-error"}} tags=["hide-input"]
 def x0_error(runs, b):
     "Training steps and the mean over seeds of the unweighted x0 error in bin `b`."
     rs = [runs[s] for s in sorted(runs)]
@@ -300,7 +291,7 @@ display(Markdown(markdown_table(["weighting"] + [f"[{100 * b}, {100 * b + 100})"
 # shipped with `minsnr`; that classifier is weak, 0.78 validation accuracy, so this is a coarser measure than
 # FD-digits).
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Photo patches, ViT, x0 target: FD-photo-patches (left, log scale; grey: 300 real training patches) and class accuracy (right; chance is 1/6) during training, mean over three seeds and min\u2013max. const is ahead of min-SNR-5 throughout.", "name": "fig-convergence-photo"}}
+# %% mystnb={"figure": {"caption": "Photo patches, ViT, x0 target: FD-photo-patches (left, log scale; grey: 300 real training patches) and class accuracy (right; chance is 1/6) during training, mean over three seeds and min\u2013max. const is ahead of min-SNR-5 throughout.", "name": "fig-convergence-photo"}} tags=["hide-input"]
 fig, axes = figure(2, 3.0)
 plot_floor(axes[0], photo_floor)
 for weighting in ("const", "min-snr"):

@@ -197,7 +197,7 @@ results = [r for r in stored if r is not None]
 # converges and the gradients get shorter); the right divides by the exact minimum at the same checkpoint, so 1 is
 # optimal. The table gives the ratio to the minimum, mean and [min, max] over the seeds, and the closest fixed strategy.
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Eq. 11's objective of each set of bin weights on the min-SNR-5 models at three checkpoints: raw (left) and over the exact minimum (right), mean over three seeds with min\u2013max whiskers. Of the fixed strategies min-SNR-5 comes closest to the optimum.", "name": "fig-pareto-objective"}}
+# %% mystnb={"figure": {"caption": "Eq. 11's objective of each set of bin weights on the min-SNR-5 models at three checkpoints: raw (left) and over the exact minimum (right), mean over three seeds with min\u2013max whiskers. Of the fixed strategies min-SNR-5 comes closest to the optimum.", "name": "fig-pareto-objective"}} tags=["hide-input"]
 names = ["const", "snr", "max-snr-1", "min-snr-5", "UGD", "exact"]
 names0 = ["const", "snr", "max-snr-1", "min-snr-5", "UGD", "min-norm (λ=0)"]
 OPTIMA = {"UGD": ("#444444", "//"), "exact": ("#000000", ""), "min-norm (λ=0)": ("#AAAAAA", "")}  # not strategies: greys
@@ -276,7 +276,7 @@ table_lambda0(main_runs)
 # because it was trained with it. The same analysis on models trained with constant weights (plain x0 MSE, otherwise
 # identical: same seeds, steps and checkpoints) tests that. {numref}`fig-pareto-objective-control` and the tables below show the result.
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Eq. 11's objective as in the figure above, on models trained with constant weights: now constant weights come closest, min-SNR-5 second.", "name": "fig-pareto-objective-control"}}
+# %% mystnb={"figure": {"caption": "Eq. 11's objective as in the figure above, on models trained with constant weights: now constant weights come closest, min-SNR-5 second.", "name": "fig-pareto-objective-control"}} tags=["hide-input"]
 control_ratio, control_best = {}, {}
 for weighting in control_weightings:
     control_runs = [r["metrics"]["control"][weighting] for r in results]
@@ -305,7 +305,7 @@ for weighting in control_weightings:
 # checkpoint, for the min-SNR-5 models ({numref}`fig-pareto-weights`) and the models trained with constant weights
 # ({numref}`fig-pareto-weights-control`).
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Bin weights (bin k holds t in [100k, 100k+100)) of the optimal and the fixed strategies on the min-SNR-5 models, mean over seeds with the min\u2013max band: the exact minimiser resembles min-SNR-5.", "name": "fig-pareto-weights"}}
+# %% mystnb={"figure": {"caption": "Bin weights (bin k holds t in [100k, 100k+100)) of the optimal and the fixed strategies on the min-SNR-5 models, mean over seeds with the min\u2013max band: the exact minimiser resembles min-SNR-5.", "name": "fig-pareto-weights"}} tags=["hide-input"]
 shown = ["exact", "UGD", "min-norm (λ=0)", "min-snr-5", "const", "snr"]
 STYLE = {"UGD": "--", "min-norm (λ=0)": ":"}
 
@@ -326,7 +326,7 @@ def weights_figure(runs: list[list[dict]]):
 
 fig = weights_figure(main_runs)
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "The bin weights on the models trained with constant weights: the exact minimiser spreads over all bins, like constant weights.", "name": "fig-pareto-weights-control"}}
+# %% mystnb={"figure": {"caption": "The bin weights on the models trained with constant weights: the exact minimiser spreads over all bins, like constant weights.", "name": "fig-pareto-weights-control"}} tags=["hide-input"]
 fig = weights_figure([r["metrics"]["control"][control_weightings[0]] for r in results])
 
 # %% tags=["hide-input"]
@@ -356,7 +356,7 @@ display(Markdown(markdown_table(["trained with", "step", "candidate"] + [str(k) 
 # which is the weight-averaged coefficient of variation $\sum_k \bar w_k\,(\sigma_k/\bar w_k)$ since the weights sum to 1;
 # one line per seed, for UGD and for the $\lambda = 0$ min-norm weights.
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "UGD weights of seed 0 from ten independent gradient estimates (grey) with n samples per bin, and from the 512-sample gradients (black): they settle as n grows.", "name": "fig-pareto-repeats"}}
+# %% mystnb={"figure": {"caption": "UGD weights of seed 0 from ten independent gradient estimates (grey) with n samples per bin, and from the 512-sample gradients (black): they settle as n grows.", "name": "fig-pareto-repeats"}} tags=["hide-input"]
 ns = [int(n) for n in results[0]["metrics"]["figure3"]["by_n"]]
 by_n = lambda r, n: r["metrics"]["figure3"]["by_n"][str(n)]
 sigma_sum = {key: np.array([[np.array(by_n(r, n)[key]).std(0).sum() for n in ns] for r in results])
@@ -369,7 +369,7 @@ for ax, n in zip(axes, ns):
     ax.set(title=f"n = {n}", ylim=(0, 0.6), xticks=[0, 9], xlabel="bin k")
 axes[0].set_ylabel("UGD weight");
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "The spread of the weights over the ten repeats, summed over bins, against the samples per bin, one line per seed: UGD falls like 1/\u221an only from n = 256 on; the \u03bb = 0 min-norm weights stay unstable.", "name": "fig-pareto-spread"}}
+# %% mystnb={"figure": {"caption": "The spread of the weights over the ten repeats, summed over bins, against the samples per bin, one line per seed: UGD falls like 1/\u221an only from n = 256 on; the \u03bb = 0 min-norm weights stay unstable.", "name": "fig-pareto-spread"}} tags=["hide-input"]
 fig, ax = figure(1, 3.0)
 for key, style in [("UGD", "o-"), ("min-norm (λ=0)", "s--")]:
     for s, r in enumerate(results):

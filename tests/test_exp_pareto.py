@@ -9,6 +9,7 @@ import papermill
 import pytest
 
 from minsnr.experiments import spec_hash
+from minsnr.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "book" / "results" / "pareto"
@@ -47,6 +48,14 @@ def test_every_seed_is_stored_with_the_notebooks_configuration():
         for weighting in params["control_weightings"]:
             assert [c["step"] for c in r["metrics"]["control"][weighting]] == params["checkpoints"]
         assert sorted(map(int, r["metrics"]["figure3"]["by_n"])) == sorted(params["samples_per_bin"])
+
+
+def test_each_seeds_spec_states_its_full_trainconfig():
+    "The hashed spec holds every TrainConfig field but out_dir, so a changed TrainConfig default is a new result."
+    fields = set(TrainConfig.__dataclass_fields__) - {"out_dir"}
+    for r in stored():
+        assert set(r["spec"]["train"]) == fields, sorted(fields ^ set(r["spec"]["train"]))
+        assert TrainConfig(**r["spec"]["train"], out_dir="x").betas == tuple(r["spec"]["train"]["betas"])  # valid today
 
 
 @pytest.mark.parametrize("result", stored(), ids=lambda r: f"seed{r['seed']}")

@@ -1,14 +1,17 @@
 """The experiment notebooks of the Reproduction part re-run from the stored result files, and the result files are sound."""
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import papermill
 import pytest
 
+import minsnr.experiments as experiments
 from minsnr.experiments import (DIGITS_BENCHMARK, ConflictSpec, RunSpec, beyond_specs, conflict_specs, convergence_specs,
                                 gamma_specs, load_result, photo_specs, result_path, run_suite, save_result, spec_hash,
                                 spread, unet_convergence_specs)
+from minsnr.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "book" / "results"
@@ -37,6 +40,14 @@ def test_every_stored_result_matches_its_spec_and_is_complete():
         if isinstance(spec, RunSpec) and result["status"] == "finished":
             assert [e["step"] for e in result["evals"]] == list(spec.eval_steps), path.name
             assert result["metrics"][-1]["step"] == spec.train_config("x").steps, path.name
+
+
+def test_every_stored_spec_records_the_trainconfig_it_resolves_to_today():
+    "Each record of a RunSpec (or a ConflictSpec's pre-training) holds the full resolved TrainConfig, and today's defaults give the same."
+    for suite, cls in (("digits", RunSpec), ("photo", RunSpec), ("conflict", ConflictSpec)):
+        for path in (RESULTS / suite).glob("*.json"):
+            recorded = json.loads(path.read_text())["spec"]
+            assert cls.from_json(recorded).to_json() == recorded, path.name
 
 
 def test_at_least_three_seeds_per_setting():
@@ -76,6 +87,42 @@ def test_specs_differing_only_in_lr_get_different_files(tmp_path):
     assert result_path(a, tmp_path).parent == result_path(b, tmp_path).parent == tmp_path / "digits"
     c = RunSpec("digits", {**DIGITS_BENCHMARK, "dataset": "photo-patches", "model_kwargs": {"embed_dim": 64, "patch_size": 4}})
     assert result_path(c, tmp_path) not in (result_path(a, tmp_path), result_path(b, tmp_path))
+
+
+@dataclass
+class ChangedDefault(TrainConfig):
+    "TrainConfig with one default changed, as a later version of the package might have it."
+    weight_decay: float = 0.05
+
+
+def test_a_changed_trainconfig_default_is_a_new_result(tmp_path, monkeypatch):
+    "The hash covers the resolved TrainConfig: a changed default gives another file and never reads the old result."
+    spec = RunSpec("digits", DIGITS_BENCHMARK)
+    assert "weight_decay" not in spec.config and spec.to_json()["train_config"]["weight_decay"] == TrainConfig().weight_decay
+    old, old_path = save_result(spec, {"status": "finished"}, tmp_path), result_path(spec, tmp_path)
+    monkeypatch.setattr(experiments, "TrainConfig", ChangedDefault)  # the same fields now resolve to another TrainConfig
+    today = RunSpec("digits", DIGITS_BENCHMARK)
+    assert today.to_json()["train_config"]["weight_decay"] == 0.05 and today.name == spec.name
+    assert result_path(today, tmp_path) != old_path and result_path(spec, tmp_path) == result_path(today, tmp_path)
+    assert load_result(today, tmp_path) is None and load_result(spec, tmp_path) is None  # the old result is not read
+    assert json.loads(old_path.read_text()) == old  # nor touched
+    with pytest.raises(ValueError, match=r"differs from today's TrainConfig in \['weight_decay'\]"): RunSpec.from_json(old["spec"])
+    conflict = {"pretrain": old["spec"], "bands": [[100, 200]], "finetune_steps": 5, "per_bin": 4, "suite": "conflict"}
+    with pytest.raises(ValueError, match="weight_decay"): ConflictSpec.from_json(conflict)
+    monkeypatch.undo()
+    assert RunSpec.from_json(old["spec"]).to_json() == old["spec"] and load_result(spec, tmp_path) == old
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda tc: {**tc, "lr_schedule": "cosine"}, "in ['lr_schedule']"),
+    (lambda tc: {k: v for k, v in tc.items() if k != "grad_clip"}, "in ['grad_clip']"),
+    (lambda tc: {**tc, "new_field": 1}, "in ['new_field']"),
+])
+def test_from_json_refuses_a_record_whose_resolved_config_differs(edit, message):
+    recorded = RunSpec("digits", DIGITS_BENCHMARK).to_json()
+    with pytest.raises(ValueError) as error: RunSpec.from_json({**recorded, "train_config": edit(recorded["train_config"])})
+    assert message in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="no train_config"): RunSpec.from_json({k: v for k, v in recorded.items() if k != "train_config"})
 
 
 def test_the_hash_ignores_key_order_and_tuple_versus_list():
@@ -151,8 +198,8 @@ def test_migration_renames_legacy_records_without_rerunning(tmp_path):
     run = RunSpec("digits", {**DIGITS_BENCHMARK, "target": "eps"}, seed=1)
     conflict = conflict_specs((2,))[0]
     legacy = {
-        "digits/vit_tiny_eps_min-snr-5_s1.json": {"spec": run.to_json(), "name": run.name, "status": "finished", "evals": [1]},
-        "conflict/vit_tiny_x0_min-snr-5_s2.json": {"spec": conflict.pretrain.to_json(), "name": conflict.name,
+        "digits/vit_tiny_eps_min-snr-5_s1.json": {"spec": migrate.stated(run), "name": run.name, "status": "finished", "evals": [1]},
+        "conflict/vit_tiny_x0_min-snr-5_s2.json": {"spec": migrate.stated(conflict.pretrain), "name": conflict.name,
                                                    "settings": {"bands": [[100, 200], [200, 300], [300, 400]],
                                                                 "finetune_steps": 200, "per_bin": 256}, "before": [2.0]},
     }
@@ -165,6 +212,32 @@ def test_migration_renames_legacy_records_without_rerunning(tmp_path):
     assert load_result(run, tmp_path)["migrated_from"] == "digits/vit_tiny_eps_min-snr-5_s1.json"
     assert len(list(tmp_path.rglob("*.json"))) == 2
     assert migrate.main(tmp_path, dry_run=False) == 0 and len(list(tmp_path.rglob("*.json"))) == 2  # a second run: nothing to do
+
+
+def test_migration_rekeys_store_records_without_the_resolved_config(tmp_path):
+    "A store record hashed before the spec held its resolved TrainConfig moves to its new name, its result unchanged."
+    import importlib.util
+    loader = importlib.util.spec_from_file_location("migrate_results", ROOT / "tools" / "migrate_results.py")
+    migrate = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(migrate)
+    run, conflict = RunSpec("digits", {**DIGITS_BENCHMARK, "target": "v"}, seed=4), conflict_specs((5,))[0]
+    old_specs = [(run, migrate.stated(run)), (conflict, {**conflict.to_json(), "pretrain": migrate.stated(conflict.pretrain)})]
+    old_paths = []
+    for spec, old_spec in old_specs:
+        path = tmp_path / spec.suite / f"{spec.name}_{spec_hash(old_spec)}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"spec": old_spec, "name": spec.name, "hash": spec_hash(old_spec), "command": "c",
+                                    "status": "finished", "migrated_from": "x.json", "evals": [3]}))
+        assert load_result(spec, tmp_path) is None  # the old name is not the spec's today
+        old_paths.append(path)
+    assert migrate.main(tmp_path, dry_run=True) == 0 and all(p.exists() for p in old_paths)  # a dry run writes nothing
+    assert migrate.main(tmp_path, dry_run=False) == 0
+    assert not any(p.exists() for p in old_paths) and len(list(tmp_path.rglob("*.json"))) == 2
+    for spec, _ in old_specs:
+        record = load_result(spec, tmp_path)
+        assert {k: record[k] for k in ("command", "status", "migrated_from", "evals")} == {
+            "command": "c", "status": "finished", "migrated_from": "x.json", "evals": [3]}
+    assert migrate.main(tmp_path, dry_run=False) == 0 and len(list(tmp_path.rglob("*.json"))) == 2  # nothing left to do
 
 
 @pytest.mark.slow  # papermill

@@ -1,8 +1,15 @@
-"""Rename the stored results to the content-addressed store of `minsnr.experiments` (never re-runs anything).
+"""Bring the stored results to the current content-addressed store of `minsnr.experiments` (never re-runs anything).
 
-Each old file records its spec; this writes the same record under `<suite>/<name>_<hash>.json` (`result_path`),
-with its spec, name, hash and command, verifies that every old file maps to exactly one new file whose recorded spec
-re-hashes to its name and whose result is the old one, and only then deletes the old files.
+Two kinds of file are rewritten, each under `<suite>/<name>_<hash>.json` (`result_path`) with its spec, name, hash and
+command:
+
+- a legacy record (named by `RunSpec.name` only): its spec as recorded, the result as it was;
+- a store record whose RunSpec lacks `train_config` (the full resolved TrainConfig, which the hash now covers): its
+  spec re-keyed with the TrainConfig that its stated fields resolve to today (the stored results were made with those
+  defaults and the pins each spec states), its name, command and result unchanged.
+
+Before deleting anything it verifies that no two files map to one, that no new file exists already, that every new
+file's recorded spec re-hashes to its name, that `load_result` finds it, and that its result is the old one.
 
     .venv/bin/python tools/migrate_results.py [--results book/results] [--dry-run]
 """
@@ -15,6 +22,7 @@ from minsnr.experiments import ConflictSpec, RunSpec, load_result, result_path, 
 
 SUITES = ("digits", "photo", "conflict", "pareto")  # summary/ holds the pages' summaries, not store records
 PARETO_COMMAND = "papermill nbs/exp_pareto.ipynb nbs/exp_pareto.ipynb --cwd ."
+BOOKKEEPING = ("spec", "name", "hash", "command")  # the fields of a store record that are not its result
 
 
 class StoredSpec:
@@ -28,15 +36,33 @@ def is_migrated(path: Path, record: dict) -> bool:
     return "hash" in record and path.stem.endswith("_" + record["hash"])
 
 
+def stated(run: RunSpec) -> dict:
+    "A RunSpec's JSON without the resolved TrainConfig: what a record made before it was hashed holds."
+    return {k: v for k, v in run.to_json().items() if k != "train_config"}
+
+
+def run_of(data: dict) -> RunSpec:
+    "The RunSpec a recorded spec describes: checked by `RunSpec.from_json`, or, lacking `train_config`, round-tripped."
+    if "train_config" in data: return RunSpec.from_json(data)
+    run = RunSpec(**data)
+    if stated(run) != data: raise ValueError(f"the recorded spec does not round-trip: {data}")
+    return run
+
+
+def is_current(suite: str, record: dict) -> bool:
+    "A store record whose spec holds the resolved TrainConfig (a Pareto record states its full TrainConfig already)."
+    spec = record["spec"]
+    return suite == "pareto" or "train_config" in (spec["pretrain"] if suite == "conflict" else spec)
+
+
 def new_record(suite: str, old: dict):
-    "The spec of an old record and the result to store with it (everything but the spec bookkeeping)."
+    "The spec of an old legacy record and the result to store with it (everything but the spec bookkeeping)."
     rest = {k: v for k, v in old.items() if k not in ("spec", "name", "settings", "config")}
     if suite == "pareto":
         spec = StoredSpec("pareto", f"seed{old['seed']}", old["config"])
         rest.pop("command", None)
         return spec, rest, old.get("command", PARETO_COMMAND)
-    run = RunSpec(**old["spec"])
-    if run.to_json() != old["spec"]: raise ValueError(f"the recorded spec does not round-trip: {old['spec']}")
+    run = run_of(old["spec"])
     if suite == "conflict":
         settings = old["settings"]
         spec = ConflictSpec(run, bands=settings["bands"], finetune_steps=settings["finetune_steps"], per_bin=settings["per_bin"])
@@ -45,33 +71,51 @@ def new_record(suite: str, old: dict):
     return run, rest, "minsnr.experiments.run_suite"
 
 
+def rehashed_record(suite: str, old: dict):
+    "The spec of a store record lacking the resolved TrainConfig, its result and command (both unchanged)."
+    data = old["spec"]
+    if suite == "conflict":
+        fields = {k: v for k, v in data.items() if k != "pretrain"}
+        spec = ConflictSpec(run_of(data["pretrain"]), **fields)
+        if {k: v for k, v in spec.to_json().items() if k != "pretrain"} != fields:
+            raise ValueError(f"the recorded spec does not round-trip: {data}")
+    else:
+        spec = run_of(data)
+    if old["name"] != spec.name: raise ValueError(f"recorded name {old['name']!r} is not the spec's {spec.name!r}")
+    return spec, {k: v for k, v in old.items() if k not in BOOKKEEPING}, old["command"]
+
+
 def main(results: Path, dry_run: bool) -> int:
-    plan = []  # (old path, spec, result, command)
+    plan = []  # (old path, spec, result to store, command, the old file's result: what the new file must hold)
     for suite in SUITES:
         for path in sorted((results / suite).glob("*.json")):
             old = json.loads(path.read_text())
-            if is_migrated(path, old): continue
-            spec, rest, command = new_record(suite, old)
-            plan.append((path, spec, {**rest, "migrated_from": f"{suite}/{path.name}"}, command))
-    targets = [result_path(spec, results) for _, spec, _, _ in plan]
+            if is_migrated(path, old):
+                if is_current(suite, old): continue
+                spec, rest, command = rehashed_record(suite, old)
+                plan.append((path, spec, rest, command, rest))
+            else:
+                spec, rest, command = new_record(suite, old)
+                kept = {k: v for k, v in old.items() if k not in ("spec", "name", "settings", "config", "command")}
+                origin = {"migrated_from": f"{suite}/{path.name}"}
+                plan.append((path, spec, {**rest, **origin}, command, {**kept, **origin}))
+    targets = [result_path(spec, results) for _, spec, *_ in plan]
     clash = {t for t in targets if targets.count(t) > 1}
     if clash: raise SystemExit(f"two old files map to one new file: {sorted(map(str, clash))}")
     taken = [t for t in targets if t.exists()]
     if taken: raise SystemExit(f"new files exist already (nothing changed): {sorted(map(str, taken))}")
-    print(f"{len(plan)} old result files to migrate under {results}")
+    print(f"{len(plan)} result files to rewrite under {results}")
     if dry_run:
         for (path, *_), target in zip(plan, targets): print(f"  {path.relative_to(results)} -> {target.relative_to(results)}")
         return 0
-    for (path, spec, result, command), target in zip(plan, targets):
+    for (path, spec, result, command, kept), target in zip(plan, targets):
         save_result(spec, result, results, command)
         stored = json.loads(target.read_text())
         assert target.stem == f"{spec.name}_{spec_hash(stored['spec'])}", target  # the recorded spec re-hashes to the name
         assert load_result(spec, results) == stored, target
-        old = json.loads(path.read_text())
-        kept = {k: v for k, v in stored.items() if k not in ("spec", "name", "hash", "command", "migrated_from")}
-        assert kept == {k: v for k, v in old.items() if k not in ("spec", "name", "settings", "config", "command")}, target
+        assert {k: v for k, v in stored.items() if k not in BOOKKEEPING} == kept, target  # the result is the old one
     for path, *_ in plan: path.unlink()
-    print(f"migrated {len(plan)} files; {len(plan)} old files deleted")
+    print(f"rewrote {len(plan)} files; {len(plan)} old files deleted")
     return 0
 
 
