@@ -118,10 +118,13 @@ nbtest: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --do_print --skip_file_re '^(_|\.|train_|sample_|encode_|exp_)'
 
 # the notebooks run in parallel into the execution cache first (Jupyter Book runs them one at a time); a cell that
-# raises fails either step, so no page is ever built with a traceback
+# raises fails either step, so no page is ever built with a traceback. Every page is read and written afresh (--all;
+# the execution cache in _build/.jupyter_cache is kept), so a page renamed or dropped from _toc.yml leaves no stale
+# copy behind and a re-executed notebook is never shown from an older reading.
 docs: install
 	$(BIN)/python tools/execute_book.py
-	$(BIN)/jupyter-book build . -W --keep-going
+	rm -rf _build/html
+	$(BIN)/jupyter-book build . --all -W --keep-going
 
 # markers (pyproject.toml): slow (papermill runs, training), book (needs the built book), browser (needs Chromium)
 # one worker per core (pytest-xdist), one thread each: torch's default of every core in every process oversubscribes;

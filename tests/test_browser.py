@@ -206,6 +206,28 @@ INSPECT = r"""
 """
 
 
+# Evaluated after INSPECT: how much of the page a reader sees as code, and what is wrong with its figures.
+# Code = the notebook code-cell inputs that are displayed (a collapsed "Show code cell source" toggle hides its input:
+# an element inside a closed <details> has no box); page = the document's full scroll height. Prose code blocks
+# (```bash fences) are not cell inputs and do not count.
+LAYOUT = r"""
+(() => {
+  const shown = el => el.getClientRects().length > 0 && !el.closest('details:not([open])');
+  const height = el => el.getBoundingClientRect().height;
+  const inputs = [...document.querySelectorAll('.cell_input')];
+  const visible = inputs.filter(shown);
+  const page = Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0);
+  const code = visible.reduce((sum, el) => sum + height(el), 0);
+  const article = document.querySelector('article') || document.querySelector('main') || document.body;
+  const uncaptioned = [...article.querySelectorAll('img')]
+    .filter(img => !(img.closest('figure') && img.closest('figure').querySelector('figcaption')))
+    .map(img => (img.getAttribute('src') || '').split('/').pop());
+  return {code_px: Math.round(code), page_px: page, share: page ? code / page : 0,
+          code_cells: inputs.length, visible_code_cells: visible.length, uncaptioned_images: uncaptioned};
+})()
+"""
+
+
 def visit(browser: Browser, url: str, screenshot: Path | None) -> dict:
     "Load `url` in the browser's tab, report on it (see INSPECT) and the requests it made, save a screenshot."
     browser.events.clear()
@@ -221,6 +243,7 @@ def visit(browser: Browser, url: str, screenshot: Path | None) -> dict:
             time.sleep(0.5)
     if report is None:
         raise RuntimeError(f"{url}: the page kept navigating away")
+    report["layout"] = browser.evaluate(LAYOUT)
     requests, report["failedRequests"], report["otherHosts"] = {}, [], []
     host = url.split("/")[2]
     for event in browser.events:
@@ -363,3 +386,65 @@ def test_checker_catches_a_broken_image_and_raw_math(tmp_path, browser):
     assert "missing.png (HTTP 404)" in text, found
     assert "good.png" not in text.replace("missing.png", ""), found  # the image that loads is not reported
     assert not any("$$ in code" in raw for raw in report["rawTex"]), report["rawTex"]
+
+
+# Pages that read as prose with code in support (the method and its reproduction): at most this share of their
+# height is visible code; the implementation pages and recipes are code by nature and are only measured.
+CODE_SHARE_LIMIT = 0.20
+
+
+def toc_part(*captions: str) -> list[str]:
+    import yaml
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [ch["file"] for part in toc["parts"] if part["caption"] in captions for ch in part["chapters"]]
+
+
+@pytest.fixture(scope="module")
+def code_share(visits) -> dict:
+    "Per page: visible code height / page height, written to _build/screenshots/code_share.json with the totals."
+    pages = {page: report["layout"] for page, (report, _) in visits.items()}
+    def total(docs):
+        code = sum(pages[d]["code_px"] for d in docs if d in pages)
+        height = sum(pages[d]["page_px"] for d in docs if d in pages)
+        return {"pages": len([d for d in docs if d in pages]), "code_px": code, "page_px": height,
+                "share": code / height if height else 0.0}
+    parts = {caption: toc_part(caption) for caption in ("Method", "Reproduction", "Implementation", "Recipes")}
+    summary = {"limit": CODE_SHARE_LIMIT, "pages": pages,
+               "totals": {**{c: total(d) for c, d in parts.items()}, "all": total(list(pages))}}
+    (SCREENSHOTS / "code_share.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+@pytest.mark.parametrize("doc", toc_part("Method", "Reproduction"))
+def test_code_is_at_most_a_fifth_of_a_method_or_reproduction_page(code_share, doc):
+    layout = code_share["pages"][doc]
+    assert layout["share"] <= CODE_SHARE_LIMIT, (
+        f"{doc}: {layout['share']:.0%} of the page's height is visible code ({layout['visible_code_cells']} of "
+        f"{layout['code_cells']} code cells shown; tag plotting and plumbing hide-input, imports and tests remove-cell)")
+
+
+@pytest.mark.parametrize("doc", toc_part("Method", "Reproduction"))
+def test_every_figure_has_a_caption(visits, doc):
+    uncaptioned = visits[doc][0]["layout"]["uncaptioned_images"]
+    assert not uncaptioned, (f"{doc}: {len(uncaptioned)} image(s) not in a captioned figure (give the cell a "
+                             f"mystnb figure caption or use a glue:figure): {uncaptioned}")
+
+
+def test_code_share_measure_can_fail(tmp_path, browser):
+    "A page that is all code measures near 100 %; a collapsed hide-input toggle counts as hidden; a bare img is caught."
+    cell = '<div class="cell_input"><pre>' + "x = 1\n" * 120 + "</pre></div>"
+    (tmp_path / "code.html").write_text(f"<!doctype html><html><body style='margin:0'><article>{cell}"
+                                        "<img src='a.png'></article></body></html>")
+    (tmp_path / "hidden.html").write_text(f"<!doctype html><html><body><article><p>Prose.</p><details><summary>Show"
+                                          f"</summary>{cell}</details><figure><img src='a.png'><figcaption>A."
+                                          "</figcaption></figure></article></body></html>")
+    from PIL import Image
+    Image.new("RGB", (40, 20), (30, 30, 200)).save(tmp_path / "a.png")
+    server = Server(tmp_path)
+    try:
+        code = visit(browser, server.url + "code.html", None)["layout"]
+        hidden = visit(browser, server.url + "hidden.html", None)["layout"]
+    finally:
+        server.close()
+    assert code["share"] > 0.8 and code["visible_code_cells"] == 1 and code["uncaptioned_images"] == ["a.png"], code
+    assert hidden["share"] == 0 and hidden["code_cells"] == 1 and hidden["uncaptioned_images"] == [], hidden
