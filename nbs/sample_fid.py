@@ -55,15 +55,12 @@ inception_weights = None  # local torch-fidelity Inception-v3 weights file, for 
 import json
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from IPython.display import Markdown, display
 from PIL import Image
-
-warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook check, met on importing diffusers
 
 from minsnr.core import atomic_write_json
 from minsnr.fid import score_images
