@@ -308,3 +308,5 @@ def test_extension_and_markdown_tables_in_a_built_page(tmp_path):
     assert "import math" in text  # a #| hide cell without its remove-cell tag still shows its code, without the directive
     assert html.count('class="cell docutils') == 3, "the cell whose input was only a directive is still on the page"
     assert html.count("<table") == 2, "a markdown table (cell or output) was not rendered as a table"
+    css = book / "_build" / "html" / "_static" / "minsnr_book.css"
+    assert "minsnr_book.css" in html and "pre-wrap" in css.read_text(), "the stylesheet that wraps long code lines is missing"

@@ -136,8 +136,17 @@ def quiet_kernels(environ=os.environ) -> None:
     if QUIET not in held: environ["PYTHONWARNINGS"] = ",".join([*held, QUIET])
 
 
+def _add_static(app):
+    "The book's stylesheet: code lines wrap at the column, wide equations scroll (book/_ext/static)."
+    import os
+    static = os.path.join(os.path.dirname(__file__), "static")
+    app.config.html_static_path = [*app.config.html_static_path, static]
+
+
 def setup(app):
     quiet_kernels()
+    app.connect("builder-inited", _add_static)
+    app.add_css_file("minsnr_book.css")
     register_author_year_style()
     app.add_transform(StripNbdevDirectives)
     app.setup_extension("sphinx.ext.napoleon")
