@@ -132,13 +132,18 @@ def param_comments(
     if dataclasses.is_dataclass(fn) and inspect.isclass(fn): return _field_comments(fn)
     try: src = inspect.getsource(fn.__init__ if inspect.isclass(fn) else fn)
     except (OSError, TypeError): return {}
-    comments, depth, name, last = {}, 0, None, None
+    comments, depth, name, name_line, closed, last = {}, 0, None, 0, None, None
     for tok in tokenize.generate_tokens(io.StringIO(inspect.cleandoc("\n" + src) if src[:1].isspace() else src).readline):
+        if closed is not None:  # after the parameter list: `last=1):  # its comment` still documents the last one
+            if tok.start[0] != closed: break
+            if tok.type == tokenize.COMMENT and name is not None and name_line == closed:
+                comments.setdefault(name, tok.string.lstrip("#").strip())
+            continue
         if tok.type == tokenize.OP and tok.string in "([{": depth += 1
         elif tok.type == tokenize.OP and tok.string in ")]}":
             depth -= 1
-            if depth == 0: break  # the end of the parameter list
-        elif depth == 1 and tok.type == tokenize.NAME and last in ("(", ",", "*", "**"): name = tok.string
+            if depth == 0: closed = tok.start[0]  # the end of the parameter list
+        elif depth == 1 and tok.type == tokenize.NAME and last in ("(", ",", "*", "**"): name, name_line = tok.string, tok.start[0]
         elif tok.type == tokenize.COMMENT and name is not None and depth >= 1:
             comments.setdefault(name, tok.string.lstrip("#").strip())
         if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT): last = tok.string
