@@ -30,6 +30,10 @@ STRATEGY_COLORS = {  # strategy → colour (Okabe–Ito), fixed for the whole bo
     "logit-normal": "#1F3A93",  # navy
     "curriculum": "#B8860B",  # dark gold
     "momentum-decay": "#555555",  # dark grey
+    "uniform": "#000000",  # black: the timestep baseline
+    "loss-second-moment": "#A6761D",  # ochre
+    "mode": "#BCBD22",  # olive (SD3 mode sampling)
+    "cosmap": "#E7298A",  # magenta (SD3 cosmap)
 }
 
 
