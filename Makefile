@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_NOTEBOOKS := $(wildcard nbs/train_*.ipynb nbs/sample_*.ipynb nbs/encode_*.ipynb nbs/exp_*.ipynb)
 
-.PHONY: test check book experiments install lock install-browser prepare check-sync nbtest pytest pytest-fast docs clean
+.PHONY: test check book experiments install lock install-browser prepare check-sync nbtest pytest pytest-fast docs wheel clean
 
 # The full suite, as CI runs it. The module and book notebooks execute once, in the book build (every cell, `#| slow`
 # ones included; an execution error fails it); `make check` runs them through nbdev_test instead.
@@ -136,6 +136,14 @@ pytest: install install-browser
 
 pytest-fast: install
 	$(PYTEST) -n auto -m "not slow and not book and not browser"
+
+# The package as others install it: an sdist and, built from it, a wheel (minsnr/*.py and the shipped weights in
+# minsnr/assets) in dist/, with the locked setuptools of .venv (no download); `pip install dist/minsnr-*.whl`.
+# tests/test_wheel.py installs such a wheel into a clean venv and runs it without the notebooks' tools.
+wheel: install
+	rm -f dist/$(shell sed -n 's/^lib_name = //p' settings.ini)-*
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	@ls -l dist
 
 clean:
 	rm -rf _build _proc _docs .pytest_cache

@@ -8,7 +8,7 @@ cfg = ConfigParser(delimiters=['='])
 cfg.read('settings.ini', encoding='utf-8')
 cfg = cfg['DEFAULT']
 
-licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
+licenses = {'apache2': 'Apache-2.0'}  # settings.ini's name → the SPDX license expression
 statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive']
 lic = licenses[cfg['license']]
 
@@ -22,18 +22,24 @@ setuptools.setup(
     name=cfg['lib_name'],
     version=cfg['version'],
     description=cfg['description'],
-    license=lic[0],
+    license_expression=lic,
     classifiers=[
-        'Development Status :: ' + statuses[int(cfg['status'])],
+        'Development Status :: ' + statuses[int(cfg['status']) - 1],  # status = the classifier's number
         'Intended Audience :: ' + cfg['audience'],
-        'License :: ' + lic[1],
         'Natural Language :: ' + cfg['language'],
         'Programming Language :: Python :: 3',
     ],
     url=cfg['git_url'],
-    packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
+    project_urls={
+        'Documentation': cfg['doc_host'] + cfg['doc_baseurl'],  # the book, as GitHub Pages publishes it
+        'Paper': cfg['paper_url'],
+        'Source': cfg['git_url'],
+        'Issues': cfg['git_url'] + '/issues',
+    },
+    # minsnr.assets (no __init__.py) holds the shipped feature-classifier weights of minsnr.fid: a data package
+    packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']) + [cfg['lib_path'] + '.assets'],
     include_package_data=True,
-    package_data={cfg['lib_path']: ['assets/*']},  # the shipped feature-classifier weights of minsnr.fid
+    package_data={cfg['lib_path'] + '.assets': ['*.safetensors']},
     install_requires=split_reqs('requirements'),
     extras_require={'dev': split_reqs('dev_requirements')},
     python_requires='>=' + cfg['min_python'],

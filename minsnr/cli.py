@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from .core import check_choice, check_int
+from .core import check_choice, check_int, param_comments
 
 # %% auto 0
 __all__ = ['UNSET', 'BAD_INPUT', 'PEAK_FLOPS', 'PRECISIONS', 'COMMANDS', 'CLIError', 'Param', 'params_of', 'load_yaml',
@@ -52,9 +52,8 @@ def params_of(obj) -> list[Param]:
 
 @functools.lru_cache(maxsize=None)
 def _params_of(obj) -> tuple[Param, ...]:
-    from fastcore.docments import docments
     hints = typing.get_type_hints(obj)
-    docs = docments(obj)
+    docs = param_comments(obj)  # the docments, read without fastcore (a runtime install has none)
     if dataclasses.is_dataclass(obj):
         out = []
         for f in fields(obj):

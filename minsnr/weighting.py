@@ -17,7 +17,8 @@ from .schedule import get_schedule
 # %% auto 0
 __all__ = ['TARGETS', 'TARGET_ALIASES', 'WEIGHTINGS', 'TIMESTEP_SAMPLERS', 'canonical_target', 'target_factor', 'Weighting',
            'register_weighting', 'Const', 'SNRWeighting', 'MaxSNR', 'MinSNR', 'SoftMinSNR', 'InvSNR', 'P2',
-           'EDMWeighting', 'parse_weighting', 'loss_weight', 'TimestepSampler', 'UniformSampler', 'LogitNormalSampler',
+           'EDMWeighting', 'Debiased', 'SigmoidWeighting', 'parse_weighting', 'loss_weight', 'TimestepSampler',
+           'UniformSampler', 'LogitNormalSampler', 'FlowTimeSampler', 'ModeSampler', 'CosMapSampler',
            'LossSecondMomentSampler', 'CurriculumSampler', 'timestep_sampler']
 
 # %% ../nbs/02_weighting.ipynb
@@ -131,6 +132,27 @@ class EDMWeighting(Weighting):
     def near_inf(self, gamma): return 1.0, 1
 
 # %% ../nbs/02_weighting.ipynb
+@register_weighting
+class Debiased(Weighting):
+    "Eq. (w-debiased): the ε-space weight 1/√SNR of Yu et al. 2024, i.e. w = √SNR in x0 space."
+    name, source = "debiased", "Yu et al. 2024 (arXiv 2310.08442), debiased estimation: ε weight 1/√SNR, w = √SNR"
+    def x0_weight(self, snr, gamma): return snr.sqrt()
+    def near_zero(self, gamma): return 1.0, 0.5
+    def near_inf(self, gamma): return 1.0, 0.5
+
+
+# %% ../nbs/02_weighting.ipynb
+@register_weighting
+class SigmoidWeighting(Weighting):
+    "Eq. (w-sigmoid): Kingma & Gao 2023's ε-space weight sigmoid(b − log SNR), b = γ, i.e. w = SNR/(1 + SNR·e^(−γ))."
+    name, default_gamma = "sigmoid", 2.0
+    source = "Kingma & Gao 2023 (arXiv 2303.00848), sigmoid weighting w(λ) = sigmoid(b − λ) on the ε loss, b = γ"
+    def x0_weight(self, snr, gamma): return snr * torch.sigmoid(gamma - snr.log())
+    def near_zero(self, gamma): return 1.0, 1
+    def near_inf(self, gamma): return math.exp(gamma), 0
+
+
+# %% ../nbs/02_weighting.ipynb
 _FIXED_ALIASES = {"constant": ("const", None), "trunc-snr": ("max-snr", 1.0), "truncated-snr": ("max-snr", 1.0),
                   "inverse-snr": ("inv-snr", None), "min-snr-gamma": ("min-snr", None)}
 _WITH_GAMMA = re.compile(r"^(?P<v>v)?(?P<name>[a-z0-9-]*?)-(?P<gamma>\d+(?:\.\d*)?(?:e-?\d+)?)$")
@@ -208,7 +230,7 @@ def _as_snr(snr) -> Tensor:
 # %% ../nbs/02_weighting.ipynb
 def loss_weight(
     snr: Tensor | float,  # SNR(t) of each sample, ≥ 0 (0 and ∞ allowed)
-    strategy: str,  # 'const', 'snr', 'max-snr', 'min-snr', 'soft-min-snr', 'inv-snr', 'p2', 'edm', or an alias
+    strategy: str,  # a name of `WEIGHTINGS` ('min-snr', 'sigmoid', …) or an alias
     target: str,  # the network's prediction target: 'x0', 'eps' or 'v'
     gamma: float | None = None,  # γ; None: from the name, else the strategy's default (5 for min-SNR)
 ) -> Tensor:
@@ -264,7 +286,8 @@ class UniformSampler(TimestepSampler):
     def __init__(self,
                  T: int = 1000,  # number of timesteps
                  low: int = 0,  # first timestep drawn
-                 high: int | None = None):  # one past the last timestep drawn; None: T
+                 high: int | None = None,  # one past the last timestep drawn; None: T
+                 ):
         super().__init__(T)
         high = self.T if high is None else high
         if not (isinstance(low, int) and isinstance(high, int) and 0 <= low < high <= self.T):
@@ -288,7 +311,8 @@ class LogitNormalSampler(TimestepSampler):
                  T: int = 1000,  # number of timesteps
                  mean: float = 0.0,  # m: location of u (> 0 favours noisier timesteps)
                  std: float = 1.0,  # s: scale of u
-                 unbiased: bool = False):  # weight by 1/(T p_t), keeping the uniform-sampling objective
+                 unbiased: bool = False,  # weight by 1/(T p_t), keeping the uniform-sampling objective
+                 ):
         super().__init__(T)
         self.mean = check_number("mean", mean, what="finite")
         self.std = check_number("std", std, low=0, low_open=True, what="a finite number > 0")
@@ -309,6 +333,76 @@ class LogitNormalSampler(TimestepSampler):
     def __repr__(self): return f"LogitNormalSampler(T={self.T}, mean={self.mean}, std={self.std}, unbiased={self.unbiased})"
 
 # %% ../nbs/02_weighting.ipynb
+class FlowTimeSampler(TimestepSampler):
+    "Eq. (flow-time-probs): τ = f(u), u ~ U[0, 1), on flow time τ ∈ [0, 1] (1: pure noise), mapped to t = ⌊T·τ⌋ like `LogitNormalSampler`."
+
+    def __init__(self,
+                 T: int = 1000,  # number of timesteps
+                 unbiased: bool = False,  # weight by 1/(T p_t), keeping the uniform-sampling objective
+                 ):
+        super().__init__(T)
+        self.unbiased = unbiased
+
+    def flow_time(self, u: Tensor) -> Tensor: raise NotImplementedError  # the map f of Eq. (sd3-densities)
+    def cdf(self, tau: Tensor) -> Tensor: raise NotImplementedError  # F(τ) = P(f(u) ≤ τ)
+
+    def probs(self) -> Tensor:
+        "P(⌊T·τ⌋ = t) = F((t+1)/T) − F(t/T)."
+        F = self.cdf(torch.arange(self.T + 1, dtype=torch.float64) / self.T)
+        F[0], F[-1] = 0.0, 1.0
+        return F.diff()
+
+    def _draw(self, n, generator):
+        u = torch.rand(n, generator=generator, dtype=torch.float64)
+        return (self.flow_time(u) * self.T).floor().long().clamp(0, self.T - 1)
+
+    def _weights(self, t):
+        return 1 / (self.T * self.probs()[t]) if self.unbiased else torch.ones(len(t))
+
+    def __repr__(self): return f"{type(self).__name__}(T={self.T}, unbiased={self.unbiased})"
+
+
+# %% ../nbs/02_weighting.ipynb
+class ModeSampler(FlowTimeSampler):
+    "SD3's mode sampling, Eq. (sd3-densities): τ = 1 − u − s·(cos²(πu/2) − 1 + u) (Esser et al. 2024, §3.1)."
+    name = "mode"
+
+    def __init__(self,
+                 T: int = 1000,  # number of timesteps
+                 scale: float = 1.29,  # s: > 0 favours the middle, < 0 the ends, 0 is uniform (diffusers' default 1.29)
+                 unbiased: bool = False,  # weight by 1/(T p_t), keeping the uniform-sampling objective
+                 ):
+        super().__init__(T, unbiased)
+        self.scale = check_number("scale", scale, -1, 2 / (math.pi - 2), what="in [-1, 2/(π - 2) = 1.752] (f must be monotone)")
+
+    def flow_time(self, u): return 1 - u - self.scale * (torch.cos(math.pi * u / 2) ** 2 - 1 + u)
+
+    def cdf(self, tau):
+        "F(τ) = 1 − f⁻¹(τ), f⁻¹ by bisection (f falls from 1 to 0)."
+        tau = torch.as_tensor(tau, dtype=torch.float64)
+        lo, hi = torch.zeros_like(tau), torch.ones_like(tau)
+        for _ in range(60):  # 2⁻⁶⁰: below float64 resolution
+            mid = (lo + hi) / 2
+            above = self.flow_time(mid) > tau
+            lo, hi = torch.where(above, mid, lo), torch.where(above, hi, mid)
+        return (1 - (lo + hi) / 2).clamp(0, 1)
+
+    def __repr__(self): return f"ModeSampler(T={self.T}, scale={self.scale}, unbiased={self.unbiased})"
+
+
+# %% ../nbs/02_weighting.ipynb
+class CosMapSampler(FlowTimeSampler):
+    "SD3's CosMap, Eq. (sd3-densities): τ = 1 − 1/(tan(πu/2) + 1), density 2/(π(1 − 2τ + 2τ²)) (Esser et al. 2024, §3.1)."
+    name = "cosmap"
+
+    def flow_time(self, u): return 1 - 1 / (torch.tan(math.pi * u / 2) + 1)
+
+    def cdf(self, tau):
+        "F(τ) = 1/2 + (2/π)·arctan(2τ − 1)."
+        return 0.5 + torch.atan(2 * torch.as_tensor(tau, dtype=torch.float64) - 1) * (2 / math.pi)
+
+
+# %% ../nbs/02_weighting.ipynb
 class LossSecondMomentSampler(TimestepSampler):
     "Importance sampling with p_t ∝ √E[L_t²] over the last `history` losses (Nichol & Dhariwal 2021, §3.3)."
     name = "loss-second-moment"
@@ -316,7 +410,8 @@ class LossSecondMomentSampler(TimestepSampler):
     def __init__(self,
                  T: int = 1000,  # number of timesteps
                  history: int = 10,  # losses remembered per timestep; uniform until every timestep has this many
-                 uniform_prob: float = 0.001):  # share of the uniform distribution mixed in
+                 uniform_prob: float = 0.001,  # share of the uniform distribution mixed in
+                 ):
         super().__init__(T)
         self.history = check_int("history", history, minimum=1)
         self.uniform_prob = check_number("uniform_prob", uniform_prob, 0, 1, what="in [0, 1]")
@@ -353,21 +448,28 @@ class LossSecondMomentSampler(TimestepSampler):
 
 # %% ../nbs/02_weighting.ipynb
 class CurriculumSampler(TimestepSampler):
-    "Eq. (curriculum-timesteps): easy (noisy) timesteps are drawn less often, stage by stage (after Xu et al. 2024, CLTS)."
+    "Eq. (curriculum-timesteps) or (curriculum-mu): easy timesteps are drawn less often, stage by stage (after Xu et al. 2024, CLTS)."
     name = "curriculum"
 
     def __init__(self,
                  T: int = 1000,  # number of timesteps
-                 schedule: str = "cosine",  # the noise schedule whose noise rate σ_t² measures ease
+                 schedule: str = "cosine",  # the noise schedule whose noise rate σ_t² measures ease (unused with `mu`)
                  stages: int = 4,  # K: equal stages of training
                  max_drop: float = 0.5,  # c_max: the last stage draws the easiest timestep (1 − c_max)× as often
-                 easy: str = "noisy"):  # which end is easy: 'noisy' (ε target) or 'clean' (x0 target)
+                 easy: str | None = None,  # which end is easy: 'noisy' (ε target) or 'clean' (x0 target); None: 'noisy'
+                 mu: float | None = None,  # μ of Eq. (curriculum-mu), the hardest t/T (a reconstruction); None: Eq. (curriculum-timesteps)
+                 ):
         super().__init__(T)
         self.stages = check_int("stages", stages, minimum=1)
         self.max_drop = check_number("max_drop", max_drop, 0, 1, high_open=True, what="in [0, 1)")
-        self.easy, self.schedule = check_choice("easy", easy, ("noisy", "clean")), schedule
+        if mu is not None and easy is not None:
+            raise ValueError(f"give easy or mu, not both: mu measures ease by the distance from μ; got easy={easy!r}, mu={mu!r}")
+        self.mu = None if mu is None else check_number("mu", mu, 0, 1, what="in [0, 1]")
+        self.easy = None if mu is not None else check_choice("easy", "noisy" if easy is None else easy, ("noisy", "clean"))
+        self.schedule = schedule
         rho = get_schedule(schedule, self.T).sigma(torch.arange(self.T)).double().square()  # noise rate 1 − ᾱ_t
-        self.ease = rho if easy == "noisy" else 1 - rho
+        if self.mu is None: self.ease = rho if self.easy == "noisy" else 1 - rho
+        else: self.ease = ((torch.arange(self.T, dtype=torch.float64) / self.T - self.mu) / max(self.mu, 1 - self.mu)) ** 2
         self.progress = 0.0
 
     def set_progress(self, fraction: float) -> None:  # share of training done, in [0, 1]
@@ -385,17 +487,18 @@ class CurriculumSampler(TimestepSampler):
     def state_dict(self) -> dict: return {"progress": self.progress}
     def load_state_dict(self, state: dict) -> None: self.progress = float(state["progress"])
     def __repr__(self):
-        return (f"CurriculumSampler(T={self.T}, schedule={self.schedule!r}, stages={self.stages}, "
-                f"max_drop={self.max_drop}, easy={self.easy!r})")
+        end = f"easy={self.easy!r}" if self.mu is None else f"mu={self.mu}"
+        return f"CurriculumSampler(T={self.T}, schedule={self.schedule!r}, stages={self.stages}, max_drop={self.max_drop}, {end})"
 
 # %% ../nbs/02_weighting.ipynb
-TIMESTEP_SAMPLERS = {c.name: c for c in (UniformSampler, LogitNormalSampler, LossSecondMomentSampler, CurriculumSampler)}
+TIMESTEP_SAMPLERS = {c.name: c for c in (UniformSampler, LogitNormalSampler, LossSecondMomentSampler, CurriculumSampler,
+                                          ModeSampler, CosMapSampler)}
 
 
 def timestep_sampler(
-    name: str,  # 'uniform', 'logit-normal', 'loss-second-moment' or 'curriculum'
+    name: str,  # 'uniform', 'logit-normal', 'loss-second-moment', 'curriculum', 'mode' or 'cosmap'
     T: int = 1000,  # number of timesteps
-    **kwargs,  # options of that sampler (e.g. mean, std for logit-normal)
+    **kwargs,  # options of that sampler (e.g. mean, std for logit-normal; mu for curriculum)
 ) -> TimestepSampler:
     "A timestep sampler by name."
     key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name

@@ -12,6 +12,7 @@ LAYERS = [
     ["schedule"],
     ["weighting"],
     ["loss"],
+    ["interop"],  # diffusers and k-diffusion drop-ins: weights from their schedulers and σ
     ["backbone"],
     ["vit", "unet"],
     ["data"],

@@ -12,7 +12,7 @@ import torch
 from minsnr.weighting import WEIGHTINGS, loss_weight, parse_weighting, timestep_sampler
 
 inf = math.inf
-G = {"max-snr": 1.0, "min-snr": 5.0, "soft-min-snr": 5.0, "p2": 1.0, "edm": 4.0}  # the documented default γ
+G = {"max-snr": 1.0, "min-snr": 5.0, "soft-min-snr": 5.0, "p2": 1.0, "edm": 4.0, "sigmoid": 2.0}  # the documented default γ
 
 
 def closed_form(name: str, target: str, s: torch.Tensor, g: float) -> torch.Tensor:
@@ -43,6 +43,14 @@ def closed_form(name: str, target: str, s: torch.Tensor, g: float) -> torch.Tens
         ("edm", "x0"): lambda: s + g,
         ("edm", "eps"): lambda: 1 + g / s,
         ("edm", "v"): lambda: (s + g) / (s + 1),
+        # Yu et al. 2024 (arXiv 2310.08442): the ε loss weighted by 1/√SNR; x0 = ε weight · SNR, v = x0 weight / (SNR + 1)
+        ("debiased", "eps"): lambda: 1 / s.sqrt(),
+        ("debiased", "x0"): lambda: s / s.sqrt(),
+        ("debiased", "v"): lambda: s / (s.sqrt() * (s + 1)),
+        # Kingma & Gao 2023 (arXiv 2303.00848): the ε loss weighted by w(λ) = sigmoid(b − λ) = 1/(1 + e^(λ − b)), λ = log SNR
+        ("sigmoid", "eps"): lambda: 1 / (1 + torch.exp(torch.log(s) - g)),
+        ("sigmoid", "x0"): lambda: s / (1 + torch.exp(torch.log(s) - g)),
+        ("sigmoid", "v"): lambda: s / ((1 + torch.exp(torch.log(s) - g)) * (s + 1)),
     }
     return forms[name, target]()
 
@@ -57,6 +65,8 @@ LIMITS = {
     "inv-snr": {"x0": (inf, 0), "eps": (inf, 0), "v": (inf, 0)},
     "p2": {"x0": (0, 1), "eps": (1, 0), "v": (0, 0)},
     "edm": {"x0": (4, inf), "eps": (inf, 1), "v": (4, 1)},
+    "debiased": {"x0": (0, inf), "eps": (inf, 0), "v": (0, 0)},  # √s, 1/√s, √s/(s+1)
+    "sigmoid": {"x0": (0, math.exp(2.0)), "eps": (1, 0), "v": (0, 0)},  # s/(1 + s e^-2) → e^2 at s = ∞
 }
 PAIRS = [(n, t) for n in LIMITS for t in ("x0", "eps", "v")]
 
@@ -104,6 +114,37 @@ def test_limits_continue_the_formula(name, target):
         if lim == inf: assert got > 1e6
         elif lim == 0: assert got < 1e-6
         else: assert got == pytest.approx(lim, rel=1e-6)
+
+
+def test_sigmoid_ceiling_is_e_to_the_gamma():
+    "Kingma & Gao's weight in x0 space, SNR·sigmoid(b − log SNR), levels off at e^b (b = γ)."
+    for b in (0.5, 2.0, 5.0):
+        assert loss_weight(torch.tensor([inf], dtype=torch.float64), "sigmoid", "x0", gamma=b).item() == math.exp(b)
+
+
+def test_debiased_matches_stablecascade():
+    "StableCascade's DebiasedLossWeight, 1/sqrt(exp(logSNR)) on the ε loss (their EpsilonTarget), equals our ε weight."
+    # transcribed from Stability-AI/StableCascade gdf/loss_weights.py (commit 7a7d341f729ccaa042920a1fac3e7b9326079aca)
+    log_snr = torch.linspace(-12, 12, 97, dtype=torch.float64)
+    theirs = 1 / log_snr.exp().sqrt()
+    torch.testing.assert_close(loss_weight(log_snr.exp(), "debiased", "eps"), theirs, rtol=1e-12, atol=0)
+
+
+def test_sigmoid_matches_bayesflow():
+    "BayesFlow's sigmoid weighting of the noise-prediction loss, sigmoid(-log_snr + 2), equals our ε weight at the default γ."
+    # transcribed from bayesflow-org/bayesflow bayesflow/networks/diffusion_model/schedules/noise_schedule.py
+    # (commit 55cba3eaa1039e0e3de18f1a8d3caf2571f8d874), NoiseSchedule.get_weights_for_snr, "based on Kingma et al. (2023)"
+    log_snr = torch.linspace(-15, 15, 121, dtype=torch.float64)
+    theirs = torch.sigmoid(-log_snr + 2)
+    torch.testing.assert_close(loss_weight(log_snr.exp(), "sigmoid", "eps"), theirs, rtol=1e-12, atol=0)
+
+
+def test_stablecascade_sigmoid_is_another_function():
+    "StableCascade's SigmoidLossWeight, sigmoid(logSNR) on ε, rises with log SNR; Kingma & Gao's falls (the docs say so)."
+    # Stability-AI/StableCascade gdf/loss_weights.py (commit 7a7d341f729ccaa042920a1fac3e7b9326079aca), s = 1
+    log_snr = torch.linspace(-6, 6, 13, dtype=torch.float64)
+    theirs, ours = log_snr.sigmoid(), loss_weight(log_snr.exp(), "sigmoid", "eps", gamma=2.0)
+    assert (theirs.diff() > 0).all() and (ours.diff() < 0).all()
 
 
 def test_p2_limit_depends_on_gamma():
@@ -245,6 +286,10 @@ def test_parse_weighting_bad_input(strategy, kwargs, message):
     (lambda: timestep_sampler("curriculum", max_drop=1.0), "max_drop must be in [0, 1), got 1.0"),
     (lambda: timestep_sampler("curriculum", stages=0), "stages must be an integer ≥ 1, got 0"),
     (lambda: timestep_sampler("curriculum", schedule="sqrt"), "unknown schedule 'sqrt'"),
+    (lambda: timestep_sampler("curriculum", mu=1.5), "mu must be in [0, 1], got 1.5"),
+    (lambda: timestep_sampler("curriculum", mu=0.3, easy="noisy"), "give easy or mu, not both"),
+    (lambda: timestep_sampler("mode", scale=1.8), "scale must be in [-1, 2/(π - 2) = 1.752] (f must be monotone), got 1.8"),
+    (lambda: timestep_sampler("mode", scale=-1.5), "scale must be in [-1, 2/(π - 2) = 1.752]"),
 ])
 def test_timestep_sampler_bad_input(make, message):
     "Each bad option of a timestep sampler is a one-line ValueError naming the value (and the valid choices)."
