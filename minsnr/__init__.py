@@ -14,6 +14,7 @@ _PUBLIC = {  # module → the names importable from the top
     "weighting": ["loss_weight", "target_factor", "parse_weighting", "canonical_target", "register_weighting", "Weighting",
                   "WEIGHTINGS", "TARGETS", "timestep_sampler", "TimestepSampler", "TIMESTEP_SAMPLERS"],
     "loss": ["DiffusionLoss", "LossOutput", "Prediction", "PredictX0", "PredictEps", "PredictV", "PREDICTIONS"],
+    "interop": ["diffusers_loss_weight", "flow_matching_weight", "kdiffusion_weighting"],
     "backbone": ["check_backbone_inputs", "count_params", "count_flops", "training_throughput"],
     "vit": ["DiffusionViT", "ViTConfig", "vit_b", "vit_xl"],
     "unet": ["DiffusionUNet", "UNetConfig", "unet_ablation"],

@@ -211,9 +211,10 @@ def test_wheel_holds_the_package_and_its_assets_only(dists):
     assert assets, "no shipped assets"
     assert names - {n for n in names if n.startswith(info + "/")} == package | assets
     assert {f"{info}/{f}" for f in ("METADATA", "WHEEL", "RECORD", "entry_points.txt")} <= names
+    assert f"{info}/licenses/LICENSE" in names, "the license text is not in the wheel"
     with tarfile.open(sdist) as tar:
         members = {m.name.split("/", 1)[1] for m in tar.getmembers() if "/" in m.name}
-    assert {"settings.ini", "setup.py", "pyproject.toml", "README.md", "MANIFEST.in"} <= members  # setup.py's inputs
+    assert {"settings.ini", "setup.py", "pyproject.toml", "README.md", "MANIFEST.in", "LICENSE"} <= members  # setup.py's inputs
     assert {p for p in package | assets} <= members
     stray = sorted(m for m in members if m.split("/")[0] in ("nbs", "tests", "book", "tools", "configs", "_build"))
     assert not stray, f"the sdist holds {stray[:5]}"
