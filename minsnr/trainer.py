@@ -30,17 +30,17 @@ from torch import Tensor, nn
 from . import unet, vit
 from .core import atomic_write, atomic_write_json, check_choice, check_int, check_number
 from .data import DATASETS, TOY_DATASETS, ShardedInfiniteSampler, make_dataset
-from .loss import DiffusionLoss, LossOutput
+from .loss import AdaptiveLossWeight, DiffusionLoss, LearnedUncertainty, LossOutput
 from .schedule import get_schedule
 from .weighting import loss_weight, parse_weighting, timestep_sampler
 
 # %% auto 0
-__all__ = ['LR_SCHEDULES', 'CKPT_PATTERN', 'RESUMABLE_CHANGES', 'LEGACY_DEFAULTS', 'LOCK_NAME', 'NUM_BINS', 'ema_decay_at', 'EMA',
-           'TrainConfig', 'micro_rows', 'step_loader', 'checkpoint_path', 'list_checkpoints', 'save_checkpoint',
-           'load_checkpoint', 'checkpoint_problem', 'set_aside', 'prune_checkpoints', 'load_latest_checkpoint',
-           'config_differences', 'run_contents', 'RunLockedError', 'acquire_lock', 'release_lock', 'truncate_metrics',
-           'build_model', 'build_dataset', 'model_for_dataset', 'DistInfo', 'init_distributed', 'beta1_at', 'lr_at',
-           'threading_main', 'train', 'load_run']
+__all__ = ['LR_SCHEDULES', 'BETA1_COMPENSATIONS', 'CKPT_PATTERN', 'RESUMABLE_CHANGES', 'LEGACY_DEFAULTS', 'LOCK_NAME', 'NUM_BINS',
+           'ema_decay_at', 'EMA', 'TrainConfig', 'micro_rows', 'step_loader', 'checkpoint_path', 'list_checkpoints',
+           'save_checkpoint', 'load_checkpoint', 'checkpoint_problem', 'set_aside', 'prune_checkpoints',
+           'load_latest_checkpoint', 'config_differences', 'run_contents', 'RunLockedError', 'acquire_lock',
+           'release_lock', 'truncate_metrics', 'build_model', 'build_dataset', 'model_for_dataset', 'DistInfo',
+           'init_distributed', 'beta1_at', 'lr_compensation', 'lr_at', 'threading_main', 'train', 'load_run']
 
 # %% ../nbs/08_trainer.ipynb
 def ema_decay_at(
@@ -88,6 +88,7 @@ class EMA:
 
 # %% ../nbs/08_trainer.ipynb
 LR_SCHEDULES = ("constant", "cosine", "linear")  # after the warm-up: the paper's constant rate, or a decay to 0 at `steps`
+BETA1_COMPENSATIONS = ("none", "lr-ratio", "demon")  # momentum decay with learning-rate compensation (a reconstruction)
 
 
 @dataclass
@@ -109,12 +110,15 @@ class TrainConfig:
     gamma: float | None = None  # γ of the weighting; None: the strategy's default (5 for min-SNR); must be None if it has no γ
     timestep_sampler: str = "uniform"  # 'uniform', 'logit-normal', 'loss-second-moment' or 'curriculum'
     timestep_sampler_options: dict = field(default_factory=dict)  # its options, e.g. {"mean": 0.5} or {"stages": 4}
+    uncertainty: bool = False  # EDM2's learned uncertainty ν(σ) divides the loss (minsnr.loss.LearnedUncertainty)
+    adaptive_weighting: bool = False  # StableCascade's weight 1/EMA(loss) in log-SNR buckets (needs weighting='const')
     class_drop_prob: float = 0.15  # probability of replacing a label by the null label (classifier-free guidance)
     # optimisation
     lr: float = 1e-4  # AdamW learning rate (peak, after warm-up)
     lr_schedule: str = "constant"  # after warm-up: 'constant' (the paper's), 'cosine' or 'linear' decay to 0 at `steps`
     betas: tuple[float, float] = (0.99, 0.99)  # AdamW betas: (0.99, 0.99) ViT, (0.9, 0.999) UNet
     beta1_end: float | None = None  # momentum decay (after Xu et al. 2024): β1 falls linearly to this; None: constant
+    beta1_compensation: str = "none"  # 'none'; 'lr-ratio': lr·(1−β1)/(1−β1₀) with beta1_end; 'demon': Demon's β1 decay to 0
     weight_decay: float = 0.03  # AdamW weight decay
     warmup_steps: int = 0  # linear learning-rate warm-up (CelebA: 5000)
     global_batch: int = 256  # images per optimizer step, summed over GPUs and accumulation steps
@@ -156,7 +160,7 @@ class TrainConfig:
 # %% ../nbs/08_trainer.ipynb
 def _check_fields(cfg: TrainConfig) -> None:
     "Types and ranges of the fields that are checked on their own."
-    for name in ("compile", "tensorboard", "progress"):
+    for name in ("compile", "tensorboard", "progress", "uncertainty", "adaptive_weighting"):
         if not isinstance(getattr(cfg, name), bool):
             raise ValueError(f"{name} must be True or False, got {getattr(cfg, name)!r}")
     for name, minimum in (("global_batch", 1), ("grad_accum", 1), ("steps", 1), ("log_every", 1), ("ckpt_every", 1),
@@ -182,6 +186,11 @@ def _check_fields(cfg: TrainConfig) -> None:
     if not ok: raise ValueError(f"betas must be two numbers in [0, 1), got {cfg.betas!r}")
     if cfg.beta1_end is not None:
         check_number("beta1_end", cfg.beta1_end, 0, 1, high_open=True, what="a number in [0, 1) or None (no momentum decay)")
+    check_choice("beta1_compensation", cfg.beta1_compensation, BETA1_COMPENSATIONS)
+    if cfg.beta1_compensation == "lr-ratio" and cfg.beta1_end is None:
+        raise ValueError("beta1_compensation='lr-ratio' compensates a momentum decay: set beta1_end (e.g. 0.9), or use 'none'")
+    if cfg.beta1_compensation == "demon" and cfg.beta1_end is not None:
+        raise ValueError(f"beta1_compensation='demon' decays β1 to 0 by its own rule: set beta1_end=None, got {cfg.beta1_end!r}")
     if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ValueError("tensorboard=True needs the tensorboard package, which is not installed (pip install tensorboard)")
 
@@ -203,6 +212,11 @@ def _check_loss(cfg: TrainConfig) -> None:
     weighting, gamma, _ = parse_weighting(cfg.weighting, cfg.target, cfg.gamma)  # raises on a bad strategy, target or γ
     if cfg.gamma is not None and gamma is None:
         raise ValueError(f"weighting={cfg.weighting!r} has no γ, but gamma={cfg.gamma!r} was given: set gamma=None")
+    if cfg.uncertainty and cfg.adaptive_weighting:
+        raise ValueError("uncertainty=True and adaptive_weighting=True both divide each noise level's loss by its running size: choose one")
+    if cfg.adaptive_weighting and parse_weighting(cfg.weighting, cfg.target, cfg.gamma)[0].name != "const":
+        raise ValueError(f"adaptive_weighting=True sets the weight of every log-SNR bucket itself, so weighting={cfg.weighting!r} "
+                         "would cancel out: set weighting='const'")
     schedule = get_schedule(cfg.schedule, cfg.num_timesteps)  # raises on a bad name (the linear one needs T ≥ 20)
     weights = loss_weight(schedule.snr(torch.arange(cfg.num_timesteps)), weighting.name, cfg.target, gamma)
     if not weights.isfinite().all():
@@ -500,12 +514,25 @@ def _all_mean(value: Tensor, info: DistInfo) -> Tensor:
 # %% ../nbs/08_trainer.ipynb
 def beta1_at(
     step: int,  # s: optimizer steps done
-    config: TrainConfig,  # the run (betas, beta1_end, steps)
+    config: TrainConfig,  # the run (betas, beta1_end, beta1_compensation, steps)
 ) -> float:
-    "Eq. (momentum-decay): AdamW's β1 at this step (constant unless `beta1_end` is set)."
+    "Eq. (momentum-decay), or Eq. (demon) with beta1_compensation='demon': AdamW's β1 at this step (constant by default)."
     start = config.betas[0]
+    if config.beta1_compensation == "demon":
+        rest = start * (1 - min(step / config.steps, 1.0))
+        return rest / ((1 - start) + rest)
     if config.beta1_end is None: return start
     return start + (config.beta1_end - start) * min(step / config.steps, 1.0)
+
+# %% ../nbs/08_trainer.ipynb
+def lr_compensation(
+    step: int,  # s: optimizer steps done
+    config: TrainConfig,  # the run (betas, beta1_end, beta1_compensation, steps)
+) -> float:
+    "Eq. (lr-compensation)'s factor (1 − β1(s)) / (1 − β1(0)) with beta1_compensation='lr-ratio', else 1 (a reconstruction)."
+    if config.beta1_compensation != "lr-ratio": return 1.0
+    return (1 - beta1_at(step, config)) / (1 - config.betas[0])
+
 
 # %% ../nbs/08_trainer.ipynb
 def lr_at(
@@ -546,8 +573,13 @@ def _build_run(
     ema = EMA(model, cfg.ema_decay, cfg.ema_warmup_power)
     schedule = get_schedule(cfg.schedule, cfg.num_timesteps)
     sampler = timestep_sampler(cfg.timestep_sampler, cfg.num_timesteps, **cfg.sampler_options())
-    loss_fn = DiffusionLoss(schedule, cfg.target, cfg.weighting, cfg.gamma, sampler)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
+    uncertainty = LearnedUncertainty(seed=cfg.seed).to(info.device) if cfg.uncertainty else None
+    adaptive = AdaptiveLossWeight() if cfg.adaptive_weighting else None
+    loss_fn = DiffusionLoss(schedule, cfg.target, cfg.weighting, cfg.gamma, sampler, uncertainty, adaptive)
+    # ν(σ) is trained with the model by the same AdamW, in a group of its own without weight decay
+    params = model.parameters() if uncertainty is None else [
+        {"params": list(model.parameters())}, {"params": list(uncertainty.parameters()), "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
                             fused=info.device.type == "cuda")
     scaler = torch.amp.GradScaler(info.device.type, enabled=cfg.precision == "fp16")
     return _Run(dataset, model, ema, loss_fn, opt, scaler, torch.Generator().manual_seed(cfg.seed + 1))
@@ -573,6 +605,8 @@ def _checkpoint(run: _Run, cfg: TrainConfig, out: Path) -> None:
              "optimizer": run.opt.state_dict(), "scaler": run.scaler.state_dict(), "step": run.step,
              "config": _plain(asdict(cfg)), "timestep_sampler": run.loss_fn.sampler.state_dict(),
              "rng": _rng_state(run.generator)}
+    if run.loss_fn.uncertainty is not None: state["uncertainty"] = run.loss_fn.uncertainty.state_dict()
+    if run.loss_fn.adaptive is not None: state["adaptive_weighting"] = run.loss_fn.adaptive.state_dict()
     save_checkpoint(state, checkpoint_path(out, run.step))
     prune_checkpoints(out, cfg.keep_ckpts)  # verifies the new file first: one that does not load back is set aside
 
@@ -607,6 +641,8 @@ def _resume(
     run.ema.updates = state.get("ema_updates", state["step"])  # older checkpoints: one update per step
     run.opt.load_state_dict(state["optimizer"]); run.scaler.load_state_dict(state["scaler"])
     run.loss_fn.sampler.load_state_dict(state["timestep_sampler"])
+    if run.loss_fn.uncertainty is not None: run.loss_fn.uncertainty.load_state_dict(state["uncertainty"])
+    if run.loss_fn.adaptive is not None: run.loss_fn.adaptive.load_state_dict(state["adaptive_weighting"])
     _set_rng_state(state["rng"], run.generator)
     run.step = state["step"]
     return path
@@ -623,9 +659,10 @@ def _new_window(info: DistInfo) -> dict:
 
 
 def _set_hyperparameters(run: _Run, cfg: TrainConfig) -> None:
-    "The learning rate, β1 and the curriculum's progress of step `run.step`."
+    "The learning rate (with its compensation), β1 and the curriculum's progress of step `run.step`."
     for group in run.opt.param_groups:
         group["lr"] = lr_at(run.step, cfg)
+        if cfg.beta1_compensation == "lr-ratio": group["lr"] *= lr_compensation(run.step, cfg)  # Eq. (lr-compensation)
         group["betas"] = (beta1_at(run.step, cfg), cfg.betas[1])
     if hasattr(run.loss_fn.sampler, "set_progress"): run.loss_fn.sampler.set_progress(run.step / cfg.steps)
 
@@ -678,6 +715,8 @@ def _accumulate(
         step_loss += res.loss.detach() / cfg.grad_accum
         _record(window, res, cfg, info)
         if cfg.timestep_sampler == "loss-second-moment": _feed_sampler(run, res, t_all, m, micro, info)
+        if run.loss_fn.adaptive is not None:  # this step's bucket sums; applied after the step (_apply_gradients)
+            run.loss_fn.adaptive.accumulate(run.loss_fn.tables(res.t.device)["logsnr"][res.t], res.target_mse)
     return step_loss
 
 # %% ../nbs/08_trainer.ipynb
@@ -687,10 +726,16 @@ def _apply_gradients(
     step_loss: Tensor,  # the step's loss (for the log and the error message)
     out: Path,  # the run folder (for the error message)
     window: dict,  # the log's running sums
+    info: DistInfo = DistInfo(),  # this process (the learned uncertainty and the bucket statistics reduce over processes)
 ) -> Tensor:
     "Unscale, clip, step AdamW and the EMA (unless fp16 skips the step); the gradient norm before clipping."
+    params = run.model.parameters()
+    if run.loss_fn.uncertainty is not None:  # outside DDP: average its gradients over processes here
+        extra = [p for p in run.loss_fn.uncertainty.parameters() if p.grad is not None]
+        for p in extra: p.grad.copy_(_all_mean(p.grad.clone(), info))
+        params = [*run.model.parameters(), *extra]
     run.scaler.unscale_(run.opt)
-    grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
     if not torch.isfinite(grad_norm) and cfg.precision != "fp16":
         last = list_checkpoints(out)
         raise FloatingPointError(f"non-finite loss or gradient at step {run.step} (loss {step_loss.item():.4g}, "
@@ -700,9 +745,18 @@ def _apply_gradients(
     run.scaler.step(run.opt); run.scaler.update(); run.opt.zero_grad(set_to_none=True)
     if cfg.precision == "fp16" and run.scaler.get_scale() < scale_before: window["skipped"] += 1
     else: run.ema.update(run.model)
+    if run.loss_fn.adaptive is not None: run.loss_fn.adaptive.step(lambda sums: _all_sum(sums, info))  # Eq. (adaptive-weight)
     run.step += 1
     window["loss"] += step_loss; window["steps"] += 1
     return grad_norm
+
+
+def _all_sum(value: Tensor, info: DistInfo) -> Tensor:
+    "The sum of a CPU tensor over the processes (itself in a single process), back on the CPU."
+    if info.world_size == 1: return value
+    on = value.to(info.device)
+    dist.all_reduce(on, op=dist.ReduceOp.SUM)
+    return on.cpu()
 
 # %% ../nbs/08_trainer.ipynb
 def _log_record(window: dict, step: int, opt, grad_norm: Tensor, cfg: TrainConfig, info: DistInfo) -> dict:
@@ -849,7 +903,7 @@ def _train(cfg: TrainConfig, dataset, on_step, info: DistInfo, out: Path) -> dic
         while run.step < cfg.steps:
             _set_hyperparameters(run, cfg)
             step_loss = _accumulate(run, cfg, train_model, batches, x_shape, micro, info, window)
-            grad_norm = _apply_gradients(run, cfg, step_loss, out, window)
+            grad_norm = _apply_gradients(run, cfg, step_loss, out, window, info)
             reporter.step_done(run, grad_norm, window)
             if info.main and (run.step % cfg.ckpt_every == 0 or run.step == cfg.steps): _checkpoint(run, cfg, out)
             if on_step and info.main: on_step(run.step, run.model, run.ema)

@@ -15,7 +15,7 @@ from minsnr.schedule import cosine_schedule, linear_schedule, zero_terminal_snr
 from minsnr.weighting import WEIGHTINGS, timestep_sampler
 
 torch.set_num_threads(1)
-GAMMA = {"max-snr": 1.0, "min-snr": 5.0, "soft-min-snr": 5.0, "p2": 1.0, "edm": 4.0}  # the documented defaults
+GAMMA = {"max-snr": 1.0, "min-snr": 5.0, "soft-min-snr": 5.0, "p2": 1.0, "edm": 4.0, "sigmoid": 2.0}  # the documented defaults
 X0_WEIGHT = {  # w(SNR) in x0 space, Hang et al. 2023 Sec. 3.4 and the sources cited in nbs/02_weighting.ipynb
     "const": lambda s, g: torch.ones_like(s),
     "snr": lambda s, g: s,
@@ -25,6 +25,8 @@ X0_WEIGHT = {  # w(SNR) in x0 space, Hang et al. 2023 Sec. 3.4 and the sources c
     "inv-snr": lambda s, g: 1 / s,
     "p2": lambda s, g: s / (1 + s) ** g,
     "edm": lambda s, g: s + g,
+    "debiased": lambda s, g: s.sqrt(),  # Yu et al. 2024: ε weight 1/√SNR
+    "sigmoid": lambda s, g: s / (1 + s * math.exp(-g)),  # Kingma & Gao 2023: ε weight sigmoid(b − log SNR), b = γ
 }
 FACTOR = {"x0": lambda s: torch.ones_like(s), "eps": lambda s: s, "v": lambda s: s + 1}  # Appendix B
 
@@ -156,4 +158,125 @@ def test_bad_input(make, message):
     "Each bad argument is a one-line ValueError naming the value (and the valid choices)."
     with pytest.raises(ValueError) as err:
         make(cosine_schedule())
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+# ---- EDM2's learned uncertainty and StableCascade's adaptive weighting --------------------------------------------
+
+from minsnr.loss import AdaptiveLossWeight, LearnedUncertainty  # noqa: E402
+
+
+def edm2_loss(weight, mse, logvar):
+    "EDM2Loss written out from NVlabs/edm2 training/training_loop.py (commit 4bf8162f601bcc09472ce8a32dd0cbe8889dc8fc)."
+    return (weight / logvar.exp()) * mse + logvar
+
+
+def edm2_logvar(unc, sigma):
+    "The logvar head of NVlabs/edm2 training/networks_edm2.py Precond (same commit): MPFourier of c_noise = ln σ / 4, then linear."
+    c_noise = sigma.double().log() / 4
+    y = (c_noise[:, None] * unc.freqs.double()[None] + unc.phases.double()).cos() * math.sqrt(2)
+    return y @ unc.linear.weight.double()[0] + unc.linear.bias.double()[0]
+
+
+@pytest.mark.parametrize("target", ["x0", "eps", "v"])
+def test_uncertainty_loss_equals_edm2s_formula(target, batch):
+    x0, t, noise = batch
+    schedule, net = cosine_schedule(), Net()
+    unc = LearnedUncertainty(channels=16, seed=4)
+    with torch.no_grad():
+        unc.linear.weight.normal_(0, 0.3, generator=torch.Generator().manual_seed(2)); unc.linear.bias.fill_(-0.7)
+    out = DiffusionLoss(schedule, target, "min-snr", uncertainty=unc)(net, x0, None, t, noise)
+    s = schedule.snr(t)
+    sigma = 1 / s.sqrt()  # EDM's σ of the VP timestep
+    w = X0_WEIGHT["min-snr"](s, 5.0) / FACTOR[target](s)
+    want = edm2_loss(w, out.target_mse.double(), edm2_logvar(unc, sigma)).mean()
+    torch.testing.assert_close(out.loss.double(), want, rtol=2e-5, atol=1e-6)
+    out.loss.backward()
+    assert unc.linear.weight.grad.abs().sum() > 0 and unc.linear.bias.grad != 0
+
+
+def test_uncertainty_starts_at_the_plain_loss_and_is_finite_at_both_ends(batch):
+    x0, t, noise = batch
+    zt, net = zero_terminal_snr(cosine_schedule()), Net()
+    plain = DiffusionLoss(zt, "v", "min-snr")(net, x0, None, t, noise)
+    unc = LearnedUncertainty()
+    learned = DiffusionLoss(zt, "v", "min-snr", uncertainty=unc)(net, x0, None, t, noise)  # t holds 999: SNR = 0
+    assert torch.equal(learned.loss, plain.loss)
+    with torch.no_grad(): unc.linear.weight.fill_(0.1)
+    nu = unc(torch.tensor([0.0, math.inf, 1.0]))
+    assert nu.isfinite().all()
+    out = DiffusionLoss(zt, "v", "min-snr", uncertainty=unc)(net, x0, None, t, noise)
+    out.loss.backward()
+    assert out.loss.isfinite() and unc.linear.weight.grad.isfinite().all()
+
+
+def test_uncertainty_is_float32_under_autocast():
+    unc = LearnedUncertainty()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert unc(torch.tensor([0.5, 2.0])).dtype == torch.float32
+
+
+def stable_cascade_bucket(logsnr, buckets=300, lo=-10.0, hi=10.0):
+    "Stability-AI/StableCascade gdf/loss_weights.py AdaptiveLossWeight (commit 7a7d341f729ccaa042920a1fac3e7b9326079aca)."
+    return torch.searchsorted(torch.linspace(lo, hi, buckets - 1), logsnr)
+
+
+def test_adaptive_buckets_and_weights_match_stable_cascade():
+    lam = torch.cat([torch.tensor([-math.inf, -30.0, -10.0, 0.0, 9.99, 10.0, 30.0, math.inf]), torch.linspace(-12, 12, 101)])
+    ada = AdaptiveLossWeight()
+    assert torch.equal(ada.bucket(lam), stable_cascade_bucket(lam))
+    # one sample per bucket: our per-bucket mean is StableCascade's update, bucket_losses*β + loss*(1−β)
+    k = stable_cascade_bucket(lam)
+    first = torch.unique(k, return_inverse=True)[1]
+    keep = torch.tensor([int((first == j).nonzero()[0]) for j in range(int(first.max()) + 1)])
+    lam, k = lam[keep], k[keep]
+    theirs = torch.ones(300, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        loss = torch.rand(len(lam), generator=g, dtype=torch.float64) * 3
+        theirs[k] = theirs[k] * 0.99 + loss * (1 - 0.99)
+        ada.accumulate(lam, loss); ada.step()
+    torch.testing.assert_close(ada.losses, theirs, rtol=1e-12, atol=0)
+    torch.testing.assert_close(ada.weight(lam), (1 / theirs[k]).clamp(1e-7, 1e7).float())
+
+
+def test_adaptive_step_is_the_mean_of_a_bucket_and_does_not_depend_on_the_split():
+    lam, loss = torch.tensor([0.01, 0.02, 0.03, 5.0]), torch.tensor([1.0, 2.0, 6.0, 0.5])
+    whole, split = AdaptiveLossWeight(), AdaptiveLossWeight()
+    whole.accumulate(lam, loss); whole.step()
+    split.accumulate(lam[:1], loss[:1]); split.accumulate(lam[1:], loss[1:]); split.step()
+    assert torch.equal(whole.losses, split.losses)
+    k = whole.bucket(torch.tensor([0.01, 5.0]))
+    torch.testing.assert_close(whole.losses[k], torch.tensor([0.99 + 0.01 * 3.0, 0.99 + 0.01 * 0.5], dtype=torch.float64))
+    assert int((whole.losses != 1).sum()) == 2
+    # a reduction (the trainer's sum over processes) sees the pending sums and counts
+    seen = []
+    other = AdaptiveLossWeight(); other.accumulate(lam, loss); other.step(lambda p: seen.append(p.clone()) or p * 2)
+    assert seen[0][1].sum() == 4 and torch.equal(other.losses, whole.losses)  # doubling sums and counts: same mean
+
+
+def test_adaptive_state_round_trip_and_weight_clip():
+    ada = AdaptiveLossWeight(buckets=4, weight_range=(0.5, 2.0))
+    for _ in range(300): ada.accumulate(torch.tensor([-5.0, 5.0]), torch.tensor([1e4, 1e-4])); ada.step()
+    w = ada.weight(torch.tensor([-5.0, 5.0, 12.0]))  # buckets 1 and 2 (boundaries −10, 0, 10) pushed to the clip; 3 untouched
+    assert w.tolist() == pytest.approx([0.5, 2.0, 1.0])
+    back = AdaptiveLossWeight(buckets=4, weight_range=(0.5, 2.0))
+    back.load_state_dict(ada.state_dict())
+    assert torch.equal(back.losses, ada.losses)
+    with pytest.raises(ValueError, match="buckets"): AdaptiveLossWeight(buckets=5).load_state_dict(ada.state_dict())
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: LearnedUncertainty(channels=0), "channels must be an integer ≥ 1, got 0"),
+    (lambda: LearnedUncertainty(bandwidth=0), "bandwidth must be a finite number > 0, got 0"),
+    (lambda: AdaptiveLossWeight(buckets=1), "buckets must be an integer ≥ 2, got 1"),
+    (lambda: AdaptiveLossWeight(beta=1.0), "beta must be a number in [0, 1), got 1.0"),
+    (lambda: AdaptiveLossWeight(logsnr_range=(3, -3)), "logsnr_range must be two finite numbers low < high, got (3, -3)"),
+    (lambda: AdaptiveLossWeight(weight_range=(0, 1)), "weight_range must be two finite numbers 0 < low < high, got (0, 1)"),
+    (lambda: DiffusionLoss(cosine_schedule(), uncertainty=LearnedUncertainty(), adaptive=AdaptiveLossWeight()),
+     "uncertainty and adaptive both normalise the loss of each noise level: give one of them, not both"),
+])
+def test_bad_uncertainty_and_adaptive_arguments(make, message):
+    with pytest.raises(ValueError) as err:
+        make()
     assert message in str(err.value) and "\n" not in str(err.value)

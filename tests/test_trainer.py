@@ -197,6 +197,65 @@ def test_progress_dependent_runs_resume_bit_for_bit(tmp_path, extra):
     assert any(not torch.equal(plain[k], v) for k, v in weights(tmp_path / "full")["model"].items())
 
 
+NEW_STATE = {"uncertainty": {"uncertainty": True},
+             "adaptive": {"adaptive_weighting": True, "weighting": "const", "grad_accum": 2},
+             "lr-ratio": {"beta1_end": 0.5, "beta1_compensation": "lr-ratio"},
+             "demon": {"beta1_compensation": "demon"}}
+
+
+@pytest.mark.parametrize("extra", list(NEW_STATE.values()), ids=list(NEW_STATE))
+def test_learned_weightings_and_compensation_resume_bit_for_bit(tmp_path, extra):
+    "ν(σ) and its AdamW group, the bucket statistics, the compensated rate: an interrupted run resumes them exactly."
+    data = Blobs()
+    train(config(tmp_path, "full", keep_ckpts=5, **extra), data)
+    with pytest.raises(_Interrupt):
+        train(config(tmp_path, "split", keep_ckpts=5, **extra), data, on_step=_interrupt_at(4))
+    second = train(config(tmp_path, "split", keep_ckpts=5, **extra), data)
+    assert second["resumed_from"].endswith("ckpt-00000003.pt")
+    assert_same(weights(tmp_path / "full"), weights(tmp_path / "split"))
+    a, b = (torch.load(tmp_path / n / "ckpt-00000006.pt", weights_only=True) for n in ("full", "split"))
+    for key in ("uncertainty", "adaptive_weighting"):
+        assert (key in a) == (key in b) == bool(extra.get(key))
+        if key in a: assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
+    assert a["optimizer"]["param_groups"] == b["optimizer"]["param_groups"]
+    for i, sa in a["optimizer"]["state"].items():
+        assert all(torch.equal(v, b["optimizer"]["state"][i][k]) for k, v in sa.items())
+    if "uncertainty" in a:  # ν trained: its own group without weight decay, off zero
+        assert a["optimizer"]["param_groups"][1]["weight_decay"] == 0.0 and a["uncertainty"]["linear.bias"].item() != 0
+    if "adaptive_weighting" in a:  # the buckets of the 6 × 8 samples moved, the others stayed at 1
+        assert 0 < int((a["adaptive_weighting"]["losses"] != 1).sum()) <= 48
+    train(config(tmp_path, "plain"), data)  # and it really differs from the plain run
+    plain = weights(tmp_path / "plain")["model"]
+    assert any(not torch.equal(plain[k], v) for k, v in weights(tmp_path / "full")["model"].items())
+
+
+def test_compensation_is_what_the_optimizer_used(tmp_path):
+    "Eq. (lr-compensation) and Eq. (demon) against closed forms written here, read back from checkpoints."
+    ratio = config(tmp_path, "ratio", betas=(0.9, 0.99), beta1_end=0.5, beta1_compensation="lr-ratio", keep_ckpts=5,
+                   lr=1e-3, warmup_steps=0)
+    train(ratio, Blobs())
+    group = torch.load(tmp_path / "ratio" / "ckpt-00000003.pt", weights_only=True)["optimizer"]["param_groups"][0]
+    beta1 = 0.9 + (0.5 - 0.9) * 2 / 6  # step 3 used s = 2
+    assert group["betas"][0] == pytest.approx(beta1, abs=1e-12)
+    assert group["lr"] == pytest.approx(1e-3 * (1 - beta1) / (1 - 0.9), rel=1e-12)
+    demon = config(tmp_path, "demon", betas=(0.9, 0.99), beta1_compensation="demon", keep_ckpts=5, lr=1e-3)
+    train(demon, Blobs())
+    group = torch.load(tmp_path / "demon" / "ckpt-00000003.pt", weights_only=True)["optimizer"]["param_groups"][0]
+    rest = 1 - 2 / 6  # Demon (arXiv 1910.04952): β_t = β0(1 − τ) / ((1 − β0) + β0(1 − τ))
+    assert group["betas"][0] == pytest.approx(0.9 * rest / (0.1 + 0.9 * rest), abs=1e-12) and group["lr"] == 1e-3
+    assert trainer.beta1_at(6, demon) == 0.0 and trainer.lr_compensation(3, demon) == 1.0
+
+
+def test_adaptive_weighting_with_accumulation_equals_one_big_batch(tmp_path):
+    "The bucket statistics are applied once per step from all micro-batches, so grad_accum does not change them."
+    kw = dict(adaptive_weighting=True, weighting="const", keep_ckpts=5, steps=3)
+    train(config(tmp_path, "one", **kw), Blobs())
+    train(config(tmp_path, "two", grad_accum=2, **kw), Blobs())
+    a, b = (torch.load(tmp_path / n / "ckpt-00000003.pt", weights_only=True)["adaptive_weighting"]["losses"] for n in ("one", "two"))
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=0)
+    assert not torch.equal(a, torch.ones_like(a))
+
+
 def test_momentum_decay_and_curriculum_state_in_checkpoints(tmp_path):
     cfg = config(tmp_path, steps=6, ckpt_every=3, keep_ckpts=5, beta1_end=0.5, betas=(0.9, 0.99),
                  timestep_sampler="curriculum", timestep_sampler_options={"stages": 2})
@@ -258,6 +317,14 @@ BAD_CONFIGS = [
     ({"timestep_sampler": "curriculum", "timestep_sampler_options": {"max_drop": 2}}, "max_drop must be in [0, 1)"),
     ({"model_kwargs": "depth=2"}, "model_kwargs must be a mapping, got 'depth=2'"),
     ({"precision": "fp8"}, "precision must be one of 'fp32', 'bf16', 'fp16', got 'fp8'"),
+    ({"uncertainty": 1}, "uncertainty must be True or False, got 1"),
+    ({"adaptive_weighting": "yes"}, "adaptive_weighting must be True or False, got 'yes'"),
+    ({"adaptive_weighting": True}, "adaptive_weighting=True sets the weight of every log-SNR bucket itself, so weighting='min-snr' would cancel out: set weighting='const'"),
+    ({"adaptive_weighting": True, "weighting": "const", "uncertainty": True},
+     "uncertainty=True and adaptive_weighting=True both divide each noise level's loss by its running size: choose one"),
+    ({"beta1_compensation": "adam"}, "beta1_compensation must be one of 'none', 'lr-ratio', 'demon', got 'adam'"),
+    ({"beta1_compensation": "lr-ratio"}, "beta1_compensation='lr-ratio' compensates a momentum decay: set beta1_end"),
+    ({"beta1_compensation": "demon", "beta1_end": 0.5}, "beta1_compensation='demon' decays β1 to 0 by its own rule: set beta1_end=None, got 0.5"),
 ]
 
 
@@ -307,6 +374,8 @@ def test_good_configs_are_accepted():
     "The new choices themselves are valid (so the errors above are about the values, not the fields)."
     TrainConfig(schedule="cosine-zt", target="eps", weighting="min-snr", lr_schedule="cosine", ema_warmup_power=None)
     TrainConfig(dataset="imagefolder", data_dir="/data", weighting="const", gamma=None)
+    TrainConfig(uncertainty=True, weighting="edm", beta1_end=0.9, beta1_compensation="lr-ratio")
+    TrainConfig(adaptive_weighting=True, weighting="const", beta1_compensation="demon")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -487,13 +556,20 @@ def test_startup_summary_and_log_lines_without_a_terminal(tmp_path, capfd):
 
 
 @pytest.mark.slow  # torchrun starts two processes through the command line
-def test_launch_with_torchrun_two_processes_match_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("extra", [{}, {"uncertainty": True}, {"adaptive_weighting": True, "weighting": "const"}],
+                         ids=["plain", "uncertainty", "adaptive"])
+def test_launch_with_torchrun_two_processes_match_one(tmp_path, monkeypatch, extra):
+    "Two processes train what one does; ν's gradients and the bucket statistics are reduced over the processes."
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     kw = dict(dataset="digits", model="vit_tiny", model_kwargs=TINY, global_batch=16, progress=False, log_every=1,
-              steps=4, ckpt_every=4, class_drop_prob=0.15)
+              steps=4, ckpt_every=4, class_drop_prob=0.15, **extra)
     one = cli.launch(TrainConfig(**kw, out_dir=str(tmp_path / "one")), gpus=1)
     two = cli.launch(TrainConfig(**kw, out_dir=str(tmp_path / "two")), gpus=2)
     assert one["step"] == two["step"] == 4
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
     for part in a:
         for k in a[part]: torch.testing.assert_close(a[part][k], b[part][k], rtol=1e-4, atol=1e-6)
+    states = [torch.load(tmp_path / n / "ckpt-00000004.pt", weights_only=True) for n in ("one", "two")]
+    for key in ("uncertainty", "adaptive_weighting"):
+        if key in states[0]:  # without the reduction rank 0 would have seen only its half of each step
+            for k, v in states[0][key].items(): torch.testing.assert_close(v, states[1][key][k], rtol=1e-4, atol=1e-6)
