@@ -71,12 +71,15 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        "A readable prefix of the result file's name: model, target, weighting, timestep sampler, β1 schedule, seed."
+        "A readable prefix of the result file's name: model, target, weighting, timestep sampler, β1 schedule, learned weighting, seed."
         cfg = self.config
         weighting = cfg.get("weighting", "min-snr") + (f"-{cfg['gamma']:g}" if cfg.get("gamma") is not None else "")
         parts = [cfg.get("model", "vit_tiny"), cfg.get("target", "x0"), weighting]
         if cfg.get("timestep_sampler", "uniform") != "uniform": parts.append(cfg["timestep_sampler"])
         if cfg.get("beta1_end") is not None: parts.append(f"b1to{cfg['beta1_end']:g}")
+        if cfg.get("beta1_compensation", "none") != "none": parts.append(cfg["beta1_compensation"])
+        if cfg.get("uncertainty"): parts.append("uncertainty")
+        if cfg.get("adaptive_weighting"): parts.append("adaptive")
         return "_".join(parts + [f"s{self.seed}"])
 
     def resolved_config(self) -> dict:

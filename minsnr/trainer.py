@@ -108,8 +108,8 @@ class TrainConfig:
     target: str = "x0"  # the network's prediction: 'x0', 'eps' or 'v'
     weighting: str = "min-snr"  # loss weighting strategy (minsnr.weighting)
     gamma: float | None = None  # γ of the weighting; None: the strategy's default (5 for min-SNR); must be None if it has no γ
-    timestep_sampler: str = "uniform"  # 'uniform', 'logit-normal', 'loss-second-moment' or 'curriculum'
-    timestep_sampler_options: dict = field(default_factory=dict)  # its options, e.g. {"mean": 0.5} or {"stages": 4}
+    timestep_sampler: str = "uniform"  # 'uniform', 'logit-normal', 'mode', 'cosmap', 'loss-second-moment' or 'curriculum'
+    timestep_sampler_options: dict = field(default_factory=dict)  # its options, e.g. {"mean": 0.5}, {"stages": 4} or {"mu": 0.3}
     uncertainty: bool = False  # EDM2's learned uncertainty ν(σ) divides the loss (minsnr.loss.LearnedUncertainty)
     adaptive_weighting: bool = False  # StableCascade's weight 1/EMA(loss) in log-SNR buckets (needs weighting='const')
     class_drop_prob: float = 0.15  # probability of replacing a label by the null label (classifier-free guidance)

@@ -240,6 +240,28 @@ def test_migration_rekeys_store_records_without_the_resolved_config(tmp_path):
     assert migrate.main(tmp_path, dry_run=False) == 0 and len(list(tmp_path.rglob("*.json"))) == 2  # nothing left to do
 
 
+def test_migration_rekeys_records_made_before_fields_were_added_at_their_defaults(tmp_path):
+    "A record lacking fields TrainConfig gained since (at defaults that keep the old behaviour) is re-keyed; any other difference is not."
+    import importlib.util
+    loader = importlib.util.spec_from_file_location("migrate_results", ROOT / "tools" / "migrate_results.py")
+    migrate = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(migrate)
+    run = RunSpec("digits", {**DIGITS_BENCHMARK, "target": "v"}, seed=4)
+    older = {k: v for k, v in run.resolved_config().items() if k != "uncertainty"}  # as if made before `uncertainty` existed
+    assert migrate.added_defaults(older, run.resolved_config()) == ["uncertainty"]
+    assert migrate.added_defaults({**older, "lr": 1.0}, run.resolved_config()) is None  # a real difference: never re-keyed
+    assert migrate.added_defaults(older, {**run.resolved_config(), "uncertainty": True}) is None  # added, but not at its default
+    old_spec = {**migrate.stated(run), "train_config": older}
+    path = tmp_path / "digits" / f"{run.name}_{spec_hash(old_spec)}.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"spec": old_spec, "name": run.name, "hash": spec_hash(old_spec), "command": "c", "evals": [3]}))
+    assert load_result(run, tmp_path) is None
+    assert migrate.main(tmp_path, dry_run=False) == 0 and not path.exists()
+    record = load_result(run, tmp_path)
+    assert record["evals"] == [3] and record["added_fields"] == ["uncertainty"]
+    assert migrate.main(tmp_path, dry_run=False) == 0 and len(list(tmp_path.rglob("*.json"))) == 1  # nothing left to do
+
+
 @pytest.mark.slow  # papermill
 @pytest.mark.parametrize("name, parameters", [
     ("exp_convergence", {"max_new_runs": 0}), ("exp_ablations", {"max_new_runs": 0}),

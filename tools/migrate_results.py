@@ -8,17 +8,23 @@ command:
   spec re-keyed with the TrainConfig that its stated fields resolve to today (the stored results were made with those
   defaults and the pins each spec states), its name, command and result unchanged.
 
+- a store record made before TrainConfig gained fields whose defaults keep the old behaviour (the trainer's tests
+  show the default path bit-identical): when every recorded field equals today's resolution and every field it lacks
+  is at its default, its spec is re-keyed with the added fields, which it records under `added_fields`.
+
 Before deleting anything it verifies that no two files map to one, that no new file exists already, that every new
 file's recorded spec re-hashes to its name, that `load_result` finds it, and that its result is the old one.
 
     .venv/bin/python tools/migrate_results.py [--results book/results] [--dry-run]
 """
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from minsnr.experiments import ConflictSpec, RunSpec, load_result, result_path, save_result, spec_hash
+from minsnr.trainer import TrainConfig
 
 SUITES = ("digits", "photo", "conflict", "pareto")  # summary/ holds the pages' summaries, not store records
 PARETO_COMMAND = "papermill nbs/exp_pareto.ipynb nbs/exp_pareto.ipynb --cwd ."
@@ -85,13 +91,51 @@ def rehashed_record(suite: str, old: dict):
     return spec, {k: v for k, v in old.items() if k not in BOOKKEEPING}, old["command"]
 
 
+def _plain(value): return json.loads(json.dumps(value))
+
+
+def added_defaults(recorded: dict, today: dict) -> list[str] | None:
+    "The fields `today` adds to `recorded` when they are all at TrainConfig's defaults and nothing else differs; else None."
+    defaults = {f.name: _plain(f.default if f.default is not dataclasses.MISSING else f.default_factory())
+                for f in dataclasses.fields(TrainConfig)}
+    added = sorted(today.keys() - recorded.keys())
+    if recorded.keys() - today.keys() or any(recorded[k] != today[k] for k in recorded): return None
+    if any(today[k] != defaults[k] for k in added): return None
+    return added
+
+
+def extended_record(suite: str, old: dict):
+    "For a store record whose TrainConfig lacks fields added since at their defaults: (spec, result, command, added)."
+    data = old["spec"]
+    if suite == "pareto":
+        today = {**{f.name: _plain(getattr(TrainConfig(), f.name)) for f in dataclasses.fields(TrainConfig)}, **data["train"]}
+        today.pop("out_dir", None)
+        added = added_defaults(data["train"], today)
+        if not added: return None
+        spec = StoredSpec("pareto", old["name"], {**data, "train": today})
+    else:
+        run_data = data["pretrain"] if suite == "conflict" else data
+        run = RunSpec(**{k: v for k, v in run_data.items() if k != "train_config"})
+        added = added_defaults(run_data["train_config"], run.resolved_config())
+        if not added: return None
+        spec = ConflictSpec(run, **{k: v for k, v in data.items() if k != "pretrain"}) if suite == "conflict" else run
+    if old["name"] != spec.name: raise ValueError(f"recorded name {old['name']!r} is not the spec's {spec.name!r}")
+    rest = {k: v for k, v in old.items() if k not in BOOKKEEPING and k != "added_fields"}
+    return spec, {**rest, "added_fields": sorted(set(old.get("added_fields", [])) | set(added))}, old["command"], rest
+
+
 def main(results: Path, dry_run: bool) -> int:
     plan = []  # (old path, spec, result to store, command, the old file's result: what the new file must hold)
     for suite in SUITES:
         for path in sorted((results / suite).glob("*.json")):
             old = json.loads(path.read_text())
             if is_migrated(path, old):
-                if is_current(suite, old): continue
+                if is_current(suite, old):
+                    extended = extended_record(suite, old)
+                    if extended is None: continue
+                    spec, result, command, kept = extended
+                    plan.append((path, spec, result, command, {**kept, "added_fields": result["added_fields"]}))
+                    continue
                 spec, rest, command = rehashed_record(suite, old)
                 plan.append((path, spec, rest, command, rest))
             else:
