@@ -8,10 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-from diffusers import UNet2DConditionModel, UNet2DModel
-from diffusers.models.attention_processor import Attention
-from diffusers.models.resnet import ResnetBlock2D
-from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from torch import Tensor, nn
 
 from .backbone import check_backbone_inputs
@@ -111,6 +107,8 @@ def _check_unet_config(cfg: UNetConfig) -> None:  # the configuration to check
 # %% ../nbs/06_unet.ipynb
 def diffusers_kwargs(cfg: UNetConfig) -> tuple[type, dict]:  # a validated config
     "The diffusers class (`UNet2DModel`, or `UNet2DConditionModel` with `context_dim`) and its constructor arguments."
+    # diffusers takes seconds to import: it is loaded when a UNet is built, so ViT runs and the command line start fast
+    from diffusers import UNet2DConditionModel, UNet2DModel
     common = dict(
         sample_size=cfg.img_size, in_channels=cfg.in_chans, out_channels=cfg.out_chans or cfg.in_chans,
         block_out_channels=tuple(cfg.widths), layers_per_block=cfg.num_res_blocks, dropout=cfg.dropout,
@@ -146,6 +144,7 @@ class DiffusionUNet(nn.Module):
         super().__init__()
         self.config = cfg = replace(config or UNetConfig(), **overrides)
         self.out_chans = cfg.out_chans or cfg.in_chans
+        from diffusers.models.resnet import ResnetBlock2D  # diffusers is loaded only when a UNet is built
         cls, kwargs = diffusers_kwargs(cfg)
         self.unet = cls(**kwargs)
         # LDM's ClassEmbedder, plus the null label's row
@@ -158,6 +157,9 @@ class DiffusionUNet(nn.Module):
     @torch.no_grad()
     def _zero_init(self):
         "ADM's (and LDM's) zero initialisation: every residual and attention block starts as the identity, the output at 0."
+        from diffusers.models.attention_processor import Attention
+        from diffusers.models.resnet import ResnetBlock2D
+        from diffusers.models.transformers.transformer_2d import Transformer2DModel
         for m in self.unet.modules():
             if isinstance(m, ResnetBlock2D): nn.init.zeros_(m.conv2.weight), nn.init.zeros_(m.conv2.bias)
             elif isinstance(m, Attention) and m.residual_connection: nn.init.zeros_(m.to_out[0].weight), nn.init.zeros_(m.to_out[0].bias)
