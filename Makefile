@@ -57,7 +57,7 @@ $(VENV)/.installed-lock: settings.ini setup.py $(LOCKFILE)
 		"run 'make lock' to lock this platform, or 'make test LOCK=0' for the newest releases"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	rm -f $(VENV)/.installed-*
-	$(BIN)/python -m pip install --quiet --no-compile -c $(LOCKFILE) -e ".[dev]"  # no .pyc for the whole tree: Python writes them for what is imported
+	$(BIN)/python -m pip install --quiet -c $(LOCKFILE) -e ".[dev]"
 	$(MAKE) --no-print-directory kernel
 	touch $@
 
