@@ -189,12 +189,18 @@ def test_spread_is_mean_and_range(values, fmt, expected):
     assert spread(values) == spread(values, "{:.1f}")
 
 
-def test_migration_renames_legacy_records_without_rerunning(tmp_path):
-    "tools/migrate_results.py moves each legacy record (named by RunSpec.name) to its content-addressed name, once."
+def migrate_tool():
+    "tools/migrate_results.py, imported as a module."
     import importlib.util
     loader = importlib.util.spec_from_file_location("migrate_results", ROOT / "tools" / "migrate_results.py")
     migrate = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(migrate)
+    return migrate
+
+
+def test_migration_renames_legacy_records_without_rerunning(tmp_path):
+    "tools/migrate_results.py moves each legacy record (named by RunSpec.name) to its content-addressed name, once."
+    migrate = migrate_tool()
     run = RunSpec("digits", {**DIGITS_BENCHMARK, "target": "eps"}, seed=1)
     conflict = conflict_specs((2,))[0]
     legacy = {
@@ -216,10 +222,7 @@ def test_migration_renames_legacy_records_without_rerunning(tmp_path):
 
 def test_migration_rekeys_store_records_without_the_resolved_config(tmp_path):
     "A store record hashed before the spec held its resolved TrainConfig moves to its new name, its result unchanged."
-    import importlib.util
-    loader = importlib.util.spec_from_file_location("migrate_results", ROOT / "tools" / "migrate_results.py")
-    migrate = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(migrate)
+    migrate = migrate_tool()
     run, conflict = RunSpec("digits", {**DIGITS_BENCHMARK, "target": "v"}, seed=4), conflict_specs((5,))[0]
     old_specs = [(run, migrate.stated(run)), (conflict, {**conflict.to_json(), "pretrain": migrate.stated(conflict.pretrain)})]
     old_paths = []
@@ -242,10 +245,7 @@ def test_migration_rekeys_store_records_without_the_resolved_config(tmp_path):
 
 def test_migration_rekeys_records_made_before_fields_were_added_at_their_defaults(tmp_path):
     "A record lacking fields TrainConfig gained since (at defaults that keep the old behaviour) is re-keyed; any other difference is not."
-    import importlib.util
-    loader = importlib.util.spec_from_file_location("migrate_results", ROOT / "tools" / "migrate_results.py")
-    migrate = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(migrate)
+    migrate = migrate_tool()
     run = RunSpec("digits", {**DIGITS_BENCHMARK, "target": "v"}, seed=4)
     older = {k: v for k, v in run.resolved_config().items() if k != "uncertainty"}  # as if made before `uncertainty` existed
     assert migrate.added_defaults(older, run.resolved_config()) == ["uncertainty"]
