@@ -259,8 +259,13 @@ class TimestepSampler:
     def _draw(self, n: int, generator: torch.Generator | None) -> Tensor:
         return torch.multinomial(self.probs(), n, replacement=True, generator=generator)
 
+    unbiased = False  # a sampler of a fixed density sets it to weight each t by 1/(T p_t)
+
     def _weights(self, t: Tensor) -> Tensor:
-        return torch.ones(len(t))
+        if not self.unbiased: return torch.ones(len(t))
+        if getattr(self, "_inverse_density", None) is None:  # a fixed density: computed once, not at every step
+            self._inverse_density = 1 / (self.T * self.probs())
+        return self._inverse_density[t]
 
     def sample(
         self,
@@ -327,9 +332,6 @@ class LogitNormalSampler(TimestepSampler):
         u = torch.randn(n, generator=generator, dtype=torch.float64) * self.std + self.mean
         return (torch.sigmoid(u) * self.T).long().clamp(max=self.T - 1)
 
-    def _weights(self, t):
-        return 1 / (self.T * self.probs()[t]) if self.unbiased else torch.ones(len(t))
-
     def __repr__(self): return f"LogitNormalSampler(T={self.T}, mean={self.mean}, std={self.std}, unbiased={self.unbiased})"
 
 # %% ../nbs/02_weighting.ipynb
@@ -355,9 +357,6 @@ class FlowTimeSampler(TimestepSampler):
     def _draw(self, n, generator):
         u = torch.rand(n, generator=generator, dtype=torch.float64)
         return (self.flow_time(u) * self.T).floor().long().clamp(0, self.T - 1)
-
-    def _weights(self, t):
-        return 1 / (self.T * self.probs()[t]) if self.unbiased else torch.ones(len(t))
 
     def __repr__(self): return f"{type(self).__name__}(T={self.T}, unbiased={self.unbiased})"
 

@@ -194,3 +194,18 @@ def test_curriculum_mu_resumes_bit_exactly():
     b.load_state_dict(a.state_dict())
     draws = [s.sample(2048, generator=torch.Generator().manual_seed(4)) for s in (a, b)]
     assert torch.equal(a.probs(), b.probs()) and torch.equal(draws[0][0], draws[1][0]) and a.stage == b.stage == 3
+
+
+@pytest.mark.parametrize("name", ["logit-normal", "mode", "cosmap"])
+def test_unbiased_weights_of_a_fixed_density_are_computed_once(name, monkeypatch):
+    "The importance weights 1/(T p_t) of a fixed density come from one table, not from p recomputed at every step."
+    from minsnr.weighting import timestep_sampler
+    sampler = timestep_sampler(name, 1000, unbiased=True)
+    p = sampler.probs()
+    calls = []
+    monkeypatch.setattr(type(sampler), "probs", lambda self: calls.append(1) or p)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        t, w = sampler.sample(64, g)
+        torch.testing.assert_close(w, (1 / (1000 * p[t])).float())
+    assert len(calls) == 1
