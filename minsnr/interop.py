@@ -9,12 +9,11 @@ import torch
 from torch import Tensor
 
 from .core import check_choice, check_number, document_module
-from .weighting import Weighting, _leading_term_limit, loss_weight, parse_weighting
+from .weighting import Weighting, loss_weight, parse_weighting, weight_over_factor
 
 # %% auto 0
-__all__ = ['SIGMA_DATA_STRATEGIES', 'DIFFUSERS_PREDICTION_TYPES', 'resolve_strategy', 'weight_over_factor',
-           'flow_matching_weight', 'diffusers_snr', 'diffusers_loss_weight', 'KDiffusionWeighting',
-           'kdiffusion_weighting']
+__all__ = ['SIGMA_DATA_STRATEGIES', 'DIFFUSERS_PREDICTION_TYPES', 'resolve_strategy', 'flow_matching_weight', 'diffusers_snr',
+           'diffusers_loss_weight', 'KDiffusionWeighting', 'kdiffusion_weighting']
 
 # %% ../nbs/16_interop.ipynb
 SIGMA_DATA_STRATEGIES = ("soft-min-snr", "edm")  # their γ is 1/σ_d² (k-diffusion, Karras et al. 2022)
@@ -33,20 +32,6 @@ def resolve_strategy(
         try: weighting, resolved, _ = parse_weighting(strategy, None, sigma_data_gamma)
         except ValueError: pass  # the name sets its own γ, which wins
     return weighting, resolved
-
-# %% ../nbs/16_interop.ipynb
-def weight_over_factor(
-    weighting: Weighting,  # the strategy, from `resolve_strategy`
-    gamma: float | None,  # its γ
-    snr: Tensor,  # SNR of each sample, float64, ≥ 0 (0 and ∞ allowed)
-    factor: Tensor,  # k(SNR) of each sample (its values at SNR 0 and ∞ are not used)
-    ends: tuple[tuple[float, float], tuple[float, float]],  # k's leading terms (c, p), k ≈ c·SNR^p, near 0 and near ∞
-) -> Tensor:
-    "w(SNR)/k(SNR), with the exact limits at SNR = 0 and ∞ taken from the leading terms of w and k."
-    at_zero = _leading_term_limit(weighting.near_zero(gamma), ends[0], "zero")
-    at_inf = _leading_term_limit(weighting.near_inf(gamma), ends[1], "inf")
-    interior = weighting.x0_weight(snr, gamma) / factor
-    return torch.where(snr == 0, at_zero, torch.where(snr.isinf(), at_inf, interior))
 
 # %% ../nbs/16_interop.ipynb
 def _as_float64(name: str, value, low: float = 0.0, high: float = float("inf")) -> Tensor:

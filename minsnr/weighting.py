@@ -17,8 +17,8 @@ from .schedule import get_schedule
 # %% auto 0
 __all__ = ['TARGETS', 'TARGET_ALIASES', 'WEIGHTINGS', 'TIMESTEP_SAMPLERS', 'canonical_target', 'target_factor', 'Weighting',
            'register_weighting', 'Const', 'SNRWeighting', 'MaxSNR', 'MinSNR', 'SoftMinSNR', 'InvSNR', 'P2',
-           'EDMWeighting', 'Debiased', 'SigmoidWeighting', 'parse_weighting', 'loss_weight', 'TimestepSampler',
-           'UniformSampler', 'LogitNormalSampler', 'FlowTimeSampler', 'ModeSampler', 'CosMapSampler',
+           'EDMWeighting', 'Debiased', 'SigmoidWeighting', 'parse_weighting', 'weight_over_factor', 'loss_weight',
+           'TimestepSampler', 'UniformSampler', 'LogitNormalSampler', 'FlowTimeSampler', 'ModeSampler', 'CosMapSampler',
            'LossSecondMomentSampler', 'CurriculumSampler', 'timestep_sampler']
 
 # %% ../nbs/02_weighting.ipynb
@@ -228,6 +228,20 @@ def _as_snr(snr) -> Tensor:
     return s
 
 # %% ../nbs/02_weighting.ipynb
+def weight_over_factor(
+    weighting: Weighting,  # the strategy
+    gamma: float | None,  # its γ
+    snr: Tensor,  # SNR of each sample, float64, ≥ 0 (0 and ∞ allowed)
+    factor: Tensor,  # k(SNR) of each sample: how much the target's squared error exceeds the x0 one (ends not used)
+    ends: tuple[tuple[float, float], tuple[float, float]],  # k's leading terms (c, p), k ≈ c·SNR^p, near 0 and near ∞
+) -> Tensor:
+    "w(SNR)/k(SNR), with the exact limits at SNR = 0 and ∞ taken from the leading terms of w and k (no 0/0 is evaluated)."
+    at_zero = _leading_term_limit(weighting.near_zero(gamma), ends[0], "zero")
+    at_inf = _leading_term_limit(weighting.near_inf(gamma), ends[1], "inf")
+    interior = weighting.x0_weight(snr, gamma) / factor
+    return torch.where(snr == 0, at_zero, torch.where(snr.isinf(), at_inf, interior))
+
+# %% ../nbs/02_weighting.ipynb
 def loss_weight(
     snr: Tensor | float,  # SNR(t) of each sample, ≥ 0 (0 and ∞ allowed)
     strategy: str,  # a name of `WEIGHTINGS` ('min-snr', 'sigmoid', …) or an alias
@@ -237,10 +251,7 @@ def loss_weight(
     "Weight of the per-sample MSE in `target` space that makes it w(SNR)·‖x0 − x̂0‖² (Appendix B)."
     weighting, gamma, target = parse_weighting(strategy, target, gamma)
     s = _as_snr(snr)
-    at_zero = _leading_term_limit(weighting.near_zero(gamma), _FACTOR_ENDS[target][0], "zero")
-    at_inf = _leading_term_limit(weighting.near_inf(gamma), _FACTOR_ENDS[target][1], "inf")
-    interior = weighting.x0_weight(s, gamma) / target_factor(s, target)  # Eq. (target-weights)
-    w = torch.where(s == 0, at_zero, torch.where(s.isinf(), at_inf, interior))
+    w = weight_over_factor(weighting, gamma, s, target_factor(s, target), _FACTOR_ENDS[target])  # Eq. (target-weights)
     out_dtype = snr.dtype if isinstance(snr, Tensor) and snr.is_floating_point() else torch.float64
     return w.to(out_dtype)
 
