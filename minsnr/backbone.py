@@ -96,7 +96,7 @@ def training_throughput(
     device = next(model.parameters()).device
     fwd_flops = count_flops(model, batch_size=1) * batch_size
     step_model = torch.compile(model) if compile else model
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type in ("cpu", "cuda"))
     x = torch.randn(batch_size, cfg.in_chans, cfg.img_size, cfg.img_size, device=device)
     t = torch.randint(0, cfg.num_timesteps, (batch_size,), device=device)
     y = None if cfg.num_classes is None else torch.randint(0, cfg.num_classes + 1, (batch_size,), device=device)

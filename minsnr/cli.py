@@ -677,7 +677,7 @@ def benchmark(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
     results = {}
-    for label, prec, comp, fused in (("baseline fp32 eager", "fp32", False, False), ("measured", precision, compile, fused_attn)):
+    for label, prec, comp, fused in (("baseline fp32 eager", "fp32", False, True), ("measured", precision, compile, fused_attn)):
         torch.manual_seed(0)
         net = build_model(model, check_values=False).to(dev)
         if hasattr(net, "set_fused_attn"): net.set_fused_attn(fused)

@@ -17,21 +17,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import atomic_write_json, check_int
+from .core import atomic_write_json, check_int, check_number
 from .data import make_dataset
 from .fid import class_accuracy, fd_bundled
 from .sampler import generate
 from .schedule import get_schedule
 from .loss import DiffusionLoss
-from .trainer import TrainConfig, load_run, train
+from .trainer import AUTOCAST_DTYPES, TrainConfig, load_run, train
 from .weighting import timestep_sampler
 
 # %% auto 0
-__all__ = ['DIGITS_BENCHMARK', 'DEFAULT_EVAL_STEPS', 'PAPER_STRATEGIES', 'UNET_DIGITS', 'PHOTO_BENCHMARK', 'RunSpec', 'spec_hash',
+__all__ = ['DIGITS_BENCHMARK', 'DEFAULT_EVAL_STEPS', 'PAPER_STRATEGIES', 'UNET_DIGITS', 'PHOTO_BENCHMARK', 'VIT_DIGITS',
+           'CONVERGED_EVAL_STEPS', 'UNET_DIGITS_CONVERGED', 'SCHEDULES', 'BEYOND_VARIANTS', 'RunSpec', 'spec_hash',
            'result_path', 'load_result', 'save_result', 'convergence_specs', 'gamma_specs', 'beyond_specs',
-           'unet_specs', 'unet_convergence_specs', 'photo_specs', 'evaluate', 'train_and_evaluate', 'run_spec',
-           'run_suite', 'steps_to_reach', 'speedup', 'spread', 'fd_floor', 'loss_by_bin', 'ConflictSpec',
-           'conflict_specs', 'timestep_conflict']
+           'unet_specs', 'unet_convergence_specs', 'photo_specs', 'vit_grid_specs', 'vit_gamma_specs',
+           'vit_beyond_specs', 'unet_grid_specs', 'evaluate', 'RunStopped', 'train_and_evaluate', 'run_spec',
+           'run_suite', 'steps_to_reach', 'speedup', 'steps_or_bound', 'paired_speedups', 'bootstrap_interval',
+           'speedup_summary', 'format_speedup', 'spread', 'fd_floor', 'loss_by_bin', 'ConflictSpec', 'conflict_specs',
+           'converged_conflict_specs', 'timestep_conflict']
 
 # %% ../nbs/12_experiments.ipynb
 DIGITS_BENCHMARK = dict(
@@ -71,10 +74,11 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        "A readable prefix of the result file's name: model, target, weighting, timestep sampler, β1 schedule, learned weighting, seed."
+        "A readable prefix of the result file's name: model, target, weighting, schedule (if not cosine), timestep sampler, β1 schedule, learned weighting, seed."
         cfg = self.config
         weighting = cfg.get("weighting", "min-snr") + (f"-{cfg['gamma']:g}" if cfg.get("gamma") is not None else "")
         parts = [cfg.get("model", "vit_tiny"), cfg.get("target", "x0"), weighting]
+        if cfg.get("schedule", "cosine") != "cosine": parts.append(cfg["schedule"])
         if cfg.get("timestep_sampler", "uniform") != "uniform": parts.append(cfg["timestep_sampler"])
         if cfg.get("beta1_end") is not None: parts.append(f"b1to{cfg['beta1_end']:g}")
         if cfg.get("beta1_compensation", "none") != "none": parts.append(cfg["beta1_compensation"])
@@ -202,6 +206,56 @@ def photo_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
                     eval_samples=300) for s in seeds for w, g in (("const", None), ("min-snr", 5.0))]
 
 # %% ../nbs/12_experiments.ipynb
+VIT_DIGITS = dict(
+    dataset="digits", model="vit_tiny", model_kwargs={"fused_attn": False}, schedule="cosine", target="x0",
+    weighting="min-snr", gamma=5.0, lr=1e-3, betas=(0.9, 0.99), global_batch=128, steps=2000, ema_decay=0.9995, ema_warmup_power=2 / 3,
+    precision="bf16", log_every=100, ckpt_every=500, keep_ckpts=1,
+)  # TrainConfig fields of the converged benchmark (tuned on seeds ≥ 100)
+CONVERGED_EVAL_STEPS = (200, 400, 600, 800, 1000, 1200, 1400, 1600, 1800, 2000)  # when FD is measured in a 2000-step run
+UNET_DIGITS_CONVERGED = dict(
+    VIT_DIGITS, model="unet_tiny", model_kwargs={"model_channels": 16, "num_res_blocks": 1, "num_head_channels": 16},
+    betas=(0.9, 0.999), global_batch=64, precision="fp32",
+)  # the 0.19M-parameter UNet beside it: the paper's UNet betas; fp32, as its convolutions run slower in bf16 on a CPU
+SCHEDULES = ("cosine", "linear")  # the paper's, and guided-diffusion's
+
+
+def _converged(suite: str, config: dict, seed: int) -> RunSpec:
+    return RunSpec(suite, config, seed=seed, eval_steps=CONVERGED_EVAL_STEPS)
+
+
+def vit_grid_specs(seeds=(0, 1, 2, 3, 4), schedules=SCHEDULES) -> list[RunSpec]:
+    "Figure 5 on the converged ViT: the four weightings × x0, ε, v × both schedules, seed by seed (so a partial suite holds whole seeds)."
+    return [_converged("converged", {**VIT_DIGITS, "schedule": sch, "target": target, "weighting": w, "gamma": g}, s)
+            for s in seeds for sch in schedules for target in ("x0", "eps", "v") for w, g in PAPER_STRATEGIES]
+
+
+def vit_gamma_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
+    "Table 2 on the converged ViT (cosine): min-SNR-γ for γ in 1, 5, 10, 20, x0 and ε targets (γ = 5 is Figure 5's run)."
+    return [_converged("converged", {**VIT_DIGITS, "target": target, "gamma": g}, s)
+            for s in seeds for target in ("x0", "eps") for g in (1.0, 5.0, 10.0, 20.0)]
+
+
+BEYOND_VARIANTS = (
+    {"weighting": "soft-min-snr", "gamma": 5.0}, {"weighting": "p2", "gamma": 1.0}, {"weighting": "debiased", "gamma": None},
+    {"weighting": "snr", "gamma": None, "uncertainty": True}, {"weighting": "const", "gamma": None, "adaptive_weighting": True},
+    {"weighting": "snr", "gamma": None, "timestep_sampler": "logit-normal"},
+    {"weighting": "snr", "gamma": None, "timestep_sampler": "curriculum"},
+    {"weighting": "snr", "gamma": None, "beta1_end": 0.5},
+    {"weighting": "snr", "gamma": None, "beta1_end": 0.5, "beta1_compensation": "lr-ratio"},
+)  # beyond the paper, each with the ε target; the plain ε loss is weighting 'snr' in x0 space
+
+
+def vit_beyond_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
+    "Beyond the paper on the converged ViT (cosine, ε target): the catalogue's weightings, samplers and momentum decay."
+    return [_converged("converged", {**VIT_DIGITS, "target": "eps", **v}, s) for s in seeds for v in BEYOND_VARIANTS]
+
+
+def unet_grid_specs(seeds=(0, 1, 2), schedules=SCHEDULES) -> list[RunSpec]:
+    "Figure 5 on the UNet beside the converged ViT: the four weightings × x0, ε × both schedules."
+    return [_converged("converged", {**UNET_DIGITS_CONVERGED, "schedule": sch, "target": target, "weighting": w, "gamma": g}, s)
+            for s in seeds for sch in schedules for target in ("x0", "eps") for w, g in PAPER_STRATEGIES]
+
+# %% ../nbs/12_experiments.ipynb
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module,  # a backbone (the EMA copy during training)
@@ -210,13 +264,15 @@ def evaluate(
     sampler_steps: int = 12,  # Heun steps
     seed: int = 10_000,  # first noise seed
 ) -> dict:
-    "FD (bundled feature net) and class accuracy of class-balanced samples of `model`."
+    "FD (bundled feature net) and class accuracy of class-balanced samples of `model`, drawn at the run's precision."
     was_training = model.training
     model.eval()
     num_classes = model.config.num_classes
     classes = [i % num_classes for i in range(num_samples)] if num_classes else None
-    images, _, _ = generate(model, get_schedule(config.schedule, config.num_timesteps), config.target,
-                            range(seed, seed + num_samples), classes=classes, num_steps=sampler_steps, batch_size=num_samples)
+    dtype = AUTOCAST_DTYPES[config.precision]  # the network in the precision it was trained in; the sampler in float64
+    with torch.autocast(next(model.parameters()).device.type, dtype=dtype, enabled=dtype is not None):
+        images, _, _ = generate(model, get_schedule(config.schedule, config.num_timesteps), config.target,
+                                range(seed, seed + num_samples), classes=classes, num_steps=sampler_steps, batch_size=num_samples)
     model.train(was_training)
     result = {"fd": fd_bundled(images, config.dataset)}
     if classes is not None: result["class_acc"] = class_accuracy(images, torch.tensor(classes), config.dataset)
@@ -226,6 +282,17 @@ def evaluate(
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.is_file(): return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class RunStopped(RuntimeError):
+    "A run stopped by a signal (SIGTERM, Ctrl-C) before its last step: it stores no result; rerunning the suite resumes it."
+
+
+def _finished(summary: dict, config: TrainConfig) -> None:
+    "Raise `RunStopped` unless `train`'s summary says the run reached its last step."
+    if summary["status"] != "finished":
+        raise RunStopped(f"{config.out_dir}: {summary['status']} at step {summary['step']} of {config.steps}; "
+                         "nothing was stored: run the suite again to resume it from its checkpoint")
 
 
 def train_and_evaluate(
@@ -244,7 +311,7 @@ def train_and_evaluate(
 
     start = time.perf_counter()
     try:
-        train(config, on_step=on_step)
+        _finished(train(config, on_step=on_step), config)
         status = "finished"
     except FloatingPointError as error:
         status = f"diverged: {error}"
@@ -327,6 +394,86 @@ def speedup(
     if s_faster is None:
         return {"target_fd": best["fd"], "ratio": s_baseline / faster[-1]["step"], "reached": False}
     return {"target_fd": best["fd"], "ratio": s_baseline / s_faster, "reached": True}
+
+# %% ../nbs/12_experiments.ipynb
+def steps_or_bound(
+    evals: list[dict],  # [{"step": s, "fd": f}, …] in step order
+    threshold: float,  # the FD to reach
+) -> tuple[float, bool]:
+    "The steps to reach `threshold` and True; or, if the run never does, its last step (a lower bound on them) and False."
+    steps = steps_to_reach(evals, threshold)
+    return (steps, True) if steps is not None else (float(evals[-1]["step"]), False)
+
+
+# %% ../nbs/12_experiments.ipynb
+_BOUND_KIND = {(True, True): "=", (True, False): "≥", (False, True): "≤", (False, False): None}
+
+
+def paired_speedups(
+    candidate: dict,  # {seed: evaluations} of the weighting under test (A)
+    baseline: dict,  # {seed: evaluations} of the baseline (B)
+    threshold: float,  # the FD both must reach
+) -> list[dict]:
+    "Eq. (paired-speedup) per shared seed: both step counts and r = s_B/s_A, of kind '=' (exact), '≥', '≤' (bounds) or None (neither reached)."
+    rows = []
+    for seed in sorted(set(candidate) & set(baseline)):
+        (s_a, reached_a), (s_b, reached_b) = steps_or_bound(candidate[seed], threshold), steps_or_bound(baseline[seed], threshold)
+        kind = _BOUND_KIND[(reached_a, reached_b)]
+        rows.append({"seed": seed, "candidate_steps": s_a, "baseline_steps": s_b, "ratio": s_b / s_a if kind else None,
+                     "kind": kind})
+    return rows
+
+
+# %% ../nbs/12_experiments.ipynb
+def bootstrap_interval(
+    values,  # one number per seed
+    statistic=np.mean,  # of a resample, called with axis=-1
+    level: float = 0.95,  # coverage of the interval
+    resamples: int = 10_000,  # bootstrap resamples
+    seed: int = 0,  # of the resampling (the interval is reproducible)
+) -> tuple[float, float]:
+    "Percentile bootstrap interval of `statistic` over seeds, resampled with replacement."
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or len(values) < 2: raise ValueError(f"need one value per seed and at least 2 seeds, got {values.tolist()!r}")
+    check_number("level", level, 0, 1, low_open=True, high_open=True)
+    check_int("resamples", resamples, 1)
+    rows = np.random.default_rng(seed).integers(0, len(values), (resamples, len(values)))
+    low, high = np.quantile(statistic(values[rows], axis=-1), [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+# %% ../nbs/12_experiments.ipynb
+def speedup_summary(
+    candidate: dict,  # {seed: evaluations} of A
+    baseline: dict,  # {seed: evaluations} of B
+    threshold: float,  # the FD to reach
+    level: float = 0.95,  # coverage of the interval
+) -> dict:
+    "Eq. (paired-speedup): the geometric-mean ratio over seeds, its bootstrap interval, its kind ('=', '≥', '≤', 'mixed' or None) and the pairs."
+    pairs = paired_speedups(candidate, baseline, threshold)
+    defined = [p for p in pairs if p["kind"]]
+    kinds = {p["kind"] for p in defined}
+    summary = {"threshold": threshold, "seeds": len(pairs), "neither_reached": len(pairs) - len(defined), "pairs": pairs}
+    if not defined: return {**summary, "kind": None, "ratio": None, "interval": None}
+    kind = "=" if kinds == {"="} else "≥" if kinds <= {"=", "≥"} else "≤" if kinds <= {"=", "≤"} else "mixed"
+    logs = np.log([p["ratio"] for p in defined])
+    interval = bootstrap_interval(logs, level=level) if len(logs) > 1 else None
+    return {**summary, "kind": kind, "ratio": float(np.exp(logs.mean())),
+            "interval": None if interval is None else (float(np.exp(interval[0])), float(np.exp(interval[1])))}
+
+
+# %% ../nbs/12_experiments.ipynb
+def format_speedup(
+    summary: dict,  # a `speedup_summary`
+) -> str:
+    "'2.1× [1.7, 2.6]', with '≥' / '≤' for a bound, a note of the seeds where neither run reached the threshold, or 'not reached'."
+    if summary["kind"] is None: return "not reached"
+    prefix = {"=": "", "≥": "≥ ", "≤": "≤ ", "mixed": "~ "}[summary["kind"]]
+    text = prefix + f"{summary['ratio']:.2f}×"
+    if summary["interval"] is not None: text += f" [{summary['interval'][0]:.2f}, {summary['interval'][1]:.2f}]"
+    if summary["neither_reached"]: text += f" ({summary['neither_reached']} of {summary['seeds']} seeds: neither)"
+    return text
+
 
 # %% ../nbs/12_experiments.ipynb
 def spread(
@@ -417,6 +564,11 @@ def conflict_specs(
     return [ConflictSpec(RunSpec("conflict", {**DIGITS_BENCHMARK}, seed=s, eval_steps=()), finetune_steps=finetune_steps)
             for s in seeds]
 
+
+def converged_conflict_specs(seeds=(0, 1, 2)) -> list[ConflictSpec]:
+    "Figure 2 on the converged ViT: pre-trained with min-SNR-5 (x0), fine-tuned 200 steps on each band."
+    return [ConflictSpec(RunSpec("conflict", dict(VIT_DIGITS), seed=s, eval_steps=())) for s in seeds]
+
 # %% ../nbs/12_experiments.ipynb
 def timestep_conflict(
     spec: ConflictSpec,  # the experiment
@@ -425,7 +577,7 @@ def timestep_conflict(
     "Figure 2's result: the loss per timestep bin before (`before`) and after fine-tuning on each band (`after`, `relative_change`)."
     start = time.perf_counter()
     config = spec.pretrain.train_config(out_dir)
-    train(config)
+    _finished(train(config), config)
     model, _ = load_run(out_dir, "model")
     schedule = get_schedule(config.schedule, config.num_timesteps)
     data = make_dataset(config.dataset, **config.data_options)

@@ -36,11 +36,12 @@ from .weighting import loss_weight, parse_weighting, timestep_sampler
 
 # %% auto 0
 __all__ = ['LR_SCHEDULES', 'BETA1_COMPENSATIONS', 'CKPT_PATTERN', 'RESUMABLE_CHANGES', 'LEGACY_DEFAULTS', 'LOCK_NAME', 'NUM_BINS',
-           'ema_decay_at', 'EMA', 'TrainConfig', 'micro_rows', 'step_loader', 'checkpoint_path', 'list_checkpoints',
-           'save_checkpoint', 'load_checkpoint', 'checkpoint_problem', 'set_aside', 'prune_checkpoints',
-           'load_latest_checkpoint', 'config_differences', 'run_contents', 'RunLockedError', 'acquire_lock',
-           'release_lock', 'truncate_metrics', 'build_model', 'build_dataset', 'model_for_dataset', 'DistInfo',
-           'init_distributed', 'beta1_at', 'lr_compensation', 'lr_at', 'threading_main', 'train', 'load_run']
+           'AUTOCAST_DTYPES', 'ema_decay_at', 'EMA', 'TrainConfig', 'micro_rows', 'step_loader', 'checkpoint_path',
+           'list_checkpoints', 'save_checkpoint', 'load_checkpoint', 'checkpoint_problem', 'set_aside',
+           'prune_checkpoints', 'load_latest_checkpoint', 'config_differences', 'run_contents', 'RunLockedError',
+           'acquire_lock', 'release_lock', 'truncate_metrics', 'build_model', 'build_dataset', 'model_for_dataset',
+           'DistInfo', 'init_distributed', 'beta1_at', 'lr_compensation', 'lr_at', 'threading_main', 'train',
+           'load_run']
 
 # %% ../nbs/08_trainer.ipynb
 def ema_decay_at(
@@ -580,7 +581,7 @@ def _build_run(
     params = model.parameters() if uncertainty is None else [
         {"params": list(model.parameters())}, {"params": list(uncertainty.parameters()), "weight_decay": 0.0}]
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
-                            fused=info.device.type == "cuda")
+                            fused=info.device.type in ("cpu", "cuda"))  # one fused kernel for all tensors
     scaler = torch.amp.GradScaler(info.device.type, enabled=cfg.precision == "fp16")
     return _Run(dataset, model, ema, loss_fn, opt, scaler, torch.Generator().manual_seed(cfg.seed + 1))
 
@@ -649,7 +650,7 @@ def _resume(
 
 # %% ../nbs/08_trainer.ipynb
 NUM_BINS = 10  # timestep bins of the per-bin loss log (the paper's Figure 6)
-_AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # TrainConfig.precision → the autocast dtype (None: full precision)
 
 
 def _new_window(info: DistInfo) -> dict:
@@ -708,7 +709,7 @@ def _accumulate(
         x0 = x0.to(info.device, non_blocking=True)
         y = None if num_classes is None else torch.where(drop_all[rows], num_classes, y).to(info.device)
         sync = nullcontext() if info.world_size == 1 or m == cfg.grad_accum - 1 else train_model.no_sync()
-        autocast = _AUTOCAST[cfg.precision]
+        autocast = AUTOCAST_DTYPES[cfg.precision]
         with sync, torch.autocast(info.device.type, dtype=autocast, enabled=autocast is not None):
             res = run.loss_fn(train_model, x0, y, t_all[rows], noise_all[rows], iw_all[rows])
             run.scaler.scale(res.loss / cfg.grad_accum).backward()

@@ -280,3 +280,72 @@ def test_experiment_notebook_reruns_from_stored_results(tmp_path, name, paramete
     assert any(o.get("output_type") == "display_data" for c in nb["cells"] for o in c.get("outputs", []))  # a figure
     assert not (tmp_path / "runs").exists()  # nothing was trained
     assert list((results / "summary").glob("*.json"))
+
+
+def _curve(*points):
+    return [{"step": s, "fd": f} for s, f in points]
+
+
+FAST = _curve((100, 40.0), (200, 10.0), (400, 5.0))  # reaches 10 at step 200
+SLOW = _curve((100, 60.0), (200, 30.0), (400, 10.0))  # reaches 10 at step 400
+NEVER = _curve((100, 60.0), (200, 50.0), (400, 40.0))  # never reaches 10
+
+
+@pytest.mark.parametrize("candidate, baseline, kind, ratio", [
+    (FAST, SLOW, "=", 2.0),  # both reach it: the exact ratio
+    (SLOW, FAST, "=", 0.5),
+    (FAST, NEVER, "≥", 2.0),  # the baseline never does: at least 400/200
+    (NEVER, FAST, "≤", 0.5),  # the candidate never does: at most 200/400
+    (NEVER, NEVER, None, None),  # neither: no ratio
+])
+def test_paired_speedups_mark_bounds(candidate, baseline, kind, ratio):
+    (pair,) = experiments.paired_speedups({0: candidate}, {0: baseline}, 10.0)
+    assert pair["kind"] == kind
+    assert pair["ratio"] == (pytest.approx(ratio) if ratio is not None else None)
+
+
+def test_speedup_summary_is_the_geometric_mean_and_never_averages_in_a_seed_without_ratio():
+    summary = experiments.speedup_summary({0: FAST, 1: FAST, 2: NEVER}, {0: SLOW, 1: _curve((100, 40.0), (800, 10.0)), 2: NEVER}, 10.0)
+    assert summary["kind"] == "=" and summary["neither_reached"] == 1 and summary["seeds"] == 3
+    assert summary["ratio"] == pytest.approx((2.0 * 4.0) ** 0.5)
+    low, high = summary["interval"]
+    assert 2.0 <= low <= summary["ratio"] <= high <= 4.0
+    assert experiments.format_speedup(summary).startswith("2.83× [")
+    assert "1 of 3 seeds: neither" in experiments.format_speedup(summary)
+
+
+@pytest.mark.parametrize("kinds, expected", [(("≥", "="), "≥"), (("≤", "="), "≤"), (("≥", "≤"), "mixed")])
+def test_speedup_summary_kind_follows_its_bounds(kinds, expected):
+    pick = {"=": (FAST, SLOW), "≥": (FAST, NEVER), "≤": (NEVER, FAST)}
+    candidate = {i: pick[k][0] for i, k in enumerate(kinds)}
+    baseline = {i: pick[k][1] for i, k in enumerate(kinds)}
+    assert experiments.speedup_summary(candidate, baseline, 10.0)["kind"] == expected
+
+
+def test_bootstrap_interval_covers_the_mean_and_is_reproducible():
+    values = [1.0, 2.0, 2.5, 3.0, 6.0]
+    low, high = experiments.bootstrap_interval(values)
+    assert low < sum(values) / 5 < high and (low, high) == experiments.bootstrap_interval(values)
+    assert experiments.bootstrap_interval(values, level=0.5)[1] < high  # a lower level is narrower
+
+
+@pytest.mark.parametrize("values, level, message", [
+    ([1.0], 0.95, "at least 2 seeds"), ([1.0, 2.0], 1.0, "level"), ([[1.0, 2.0]], 0.95, "one value per seed")])
+def test_bootstrap_interval_refuses_bad_input(values, level, message):
+    with pytest.raises(ValueError, match=message): experiments.bootstrap_interval(values, level=level)
+
+
+@pytest.mark.parametrize("stopped", [True, False])
+def test_a_run_stopped_by_a_signal_stores_nothing(tmp_path, monkeypatch, stopped):
+    "SIGTERM / Ctrl-C end `train` early with a status; such a run must not be stored as finished (the suite would skip it)."
+    spec = RunSpec("digits", {**DIGITS_BENCHMARK, "steps": 4, "log_every": 2, "ckpt_every": 2}, seed=0, eval_steps=(4,))
+    summary = {"status": "stopped by SIGTERM", "stopped_by": "SIGTERM", "step": 2} if stopped else {"status": "finished", "step": 4}
+    monkeypatch.setattr(experiments, "train", lambda config, on_step=None: summary)
+    monkeypatch.setattr(experiments, "evaluate", lambda *a, **k: {"fd": 1.0})
+    if stopped:
+        with pytest.raises(experiments.RunStopped, match="stopped by SIGTERM at step 2 of 4; nothing was stored"):
+            experiments.run_spec(spec, tmp_path / "results", tmp_path / "runs")
+        assert not result_path(spec, tmp_path / "results").exists()
+    else:
+        assert experiments.run_spec(spec, tmp_path / "results", tmp_path / "runs")["status"] == "finished"
+        assert result_path(spec, tmp_path / "results").exists()
