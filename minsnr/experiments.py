@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import atomic_write_json, check_int, check_number
+from .core import atomic_write_json, check_choice, check_int, check_number
 from .data import make_dataset
 from .fid import class_accuracy, fd_bundled
 from .sampler import generate
@@ -28,13 +28,13 @@ from .weighting import timestep_sampler
 
 # %% auto 0
 __all__ = ['DIGITS_BENCHMARK', 'DEFAULT_EVAL_STEPS', 'PAPER_STRATEGIES', 'UNET_DIGITS', 'PHOTO_BENCHMARK', 'VIT_DIGITS',
-           'CONVERGED_EVAL_STEPS', 'UNET_DIGITS_CONVERGED', 'SCHEDULES', 'BEYOND_VARIANTS', 'RunSpec', 'spec_hash',
-           'result_path', 'load_result', 'save_result', 'convergence_specs', 'gamma_specs', 'beyond_specs',
-           'unet_specs', 'unet_convergence_specs', 'photo_specs', 'vit_grid_specs', 'vit_gamma_specs',
-           'vit_beyond_specs', 'unet_grid_specs', 'evaluate', 'RunStopped', 'train_and_evaluate', 'run_spec',
-           'run_suite', 'steps_to_reach', 'speedup', 'steps_or_bound', 'paired_speedups', 'bootstrap_interval',
-           'speedup_summary', 'format_speedup', 'spread', 'fd_floor', 'loss_by_bin', 'ConflictSpec', 'conflict_specs',
-           'converged_conflict_specs', 'timestep_conflict']
+           'CONVERGED_EVAL_STEPS', 'UNET_DIGITS_CONVERGED', 'SCHEDULES', 'BEYOND_VARIANTS', 'TUNING_BASE',
+           'TUNING_VARIANTS', 'RunSpec', 'spec_hash', 'result_path', 'load_result', 'save_result', 'convergence_specs',
+           'gamma_specs', 'beyond_specs', 'unet_specs', 'unet_convergence_specs', 'photo_specs', 'vit_grid_specs',
+           'vit_gamma_specs', 'vit_beyond_specs', 'unet_grid_specs', 'tuning_specs', 'evaluate', 'RunStopped',
+           'train_and_evaluate', 'run_spec', 'run_suite', 'steps_to_reach', 'speedup', 'steps_or_bound',
+           'paired_speedups', 'bootstrap_interval', 'speedup_summary', 'format_speedup', 'spread', 'fd_floor',
+           'loss_by_bin', 'ConflictSpec', 'conflict_specs', 'converged_conflict_specs', 'timestep_conflict']
 
 # %% ../nbs/12_experiments.ipynb
 DIGITS_BENCHMARK = dict(
@@ -208,8 +208,8 @@ def photo_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
 # %% ../nbs/12_experiments.ipynb
 VIT_DIGITS = dict(
     dataset="digits", model="vit_tiny", model_kwargs={"fused_attn": False}, schedule="cosine", target="x0",
-    weighting="min-snr", gamma=5.0, lr=1e-3, betas=(0.9, 0.99), global_batch=128, steps=2000, ema_decay=0.9995, ema_warmup_power=2 / 3,
-    precision="bf16", log_every=100, ckpt_every=500, keep_ckpts=1,
+    weighting="min-snr", gamma=5.0, lr=3e-3, warmup_steps=200, betas=(0.9, 0.99), global_batch=128, steps=2000,
+    ema_decay=0.9995, ema_warmup_power=2 / 3, precision="bf16", log_every=100, ckpt_every=500, keep_ckpts=1,
 )  # TrainConfig fields of the converged benchmark (tuned on seeds ≥ 100)
 CONVERGED_EVAL_STEPS = (200, 400, 600, 800, 1000, 1200, 1400, 1600, 1800, 2000)  # when FD is measured in a 2000-step run
 UNET_DIGITS_CONVERGED = dict(
@@ -254,6 +254,25 @@ def unet_grid_specs(seeds=(0, 1, 2), schedules=SCHEDULES) -> list[RunSpec]:
     "Figure 5 on the UNet beside the converged ViT: the four weightings × x0, ε × both schedules."
     return [_converged("converged", {**UNET_DIGITS_CONVERGED, "schedule": sch, "target": target, "weighting": w, "gamma": g}, s)
             for s in seeds for sch in schedules for target in ("x0", "eps") for w, g in PAPER_STRATEGIES]
+
+# %% ../nbs/12_experiments.ipynb
+TUNING_BASE = dict(
+    dataset="digits", model="vit_tiny", model_kwargs={"embed_dim": 128, "fused_attn": False}, target="x0",
+    weighting="min-snr", gamma=5.0, lr=1e-3, betas=(0.99, 0.99), global_batch=128, steps=3000, ema_decay=0.9995,
+    ema_warmup_power=2 / 3, precision="bf16", log_every=100, ckpt_every=1000, keep_ckpts=1,
+)  # the first recipe tried: the paper's ViT betas
+TUNING_VARIANTS = {
+    "T1": {}, "T2": {"lr": 2e-3, "warmup_steps": 200}, "T3": {"betas": (0.9, 0.99)},
+    "T4": {"lr": 2e-3, "warmup_steps": 100, "betas": (0.9, 0.99)}, "T5": {"global_batch": 64, "betas": (0.9, 0.99)},
+    "T6": {"lr": 3e-3, "warmup_steps": 200, "betas": (0.9, 0.99)},
+}  # what each tuning run changes in TUNING_BASE (T6 became the converged benchmark)
+
+
+def tuning_specs(names=tuple(TUNING_VARIANTS)) -> list[RunSpec]:
+    "The tuning runs of the converged benchmark: seed 100, FD at 8 points of 3000 steps."
+    return [RunSpec("tuning", {**TUNING_BASE, **TUNING_VARIANTS[check_choice("tuning run", n, TUNING_VARIANTS)]}, seed=100,
+                    eval_steps=(250, 500, 750, 1000, 1500, 2000, 2500, 3000)) for n in names]
+
 
 # %% ../nbs/12_experiments.ipynb
 @torch.no_grad()

@@ -1,0 +1,58 @@
+"""Train the converged digits benchmark's suites in the background, in priority order; resumable (stored runs are skipped).
+
+    nohup python tools/run_converged.py --workers 2 > runs/converged.log 2>&1 &
+    python tools/run_converged.py --status          # how many results each suite has, and the core-hours so far
+
+Order: Figure 5's ViT grid (both schedules, five seeds, seed by seed), Table 2's γ, beyond the paper, Figure 2's
+conflict, then the UNet grid. Each result file lands in book/results/<suite>/ as soon as its run ends; a run stopped
+by SIGTERM or Ctrl-C stores nothing and resumes from its checkpoint on the next call.
+"""
+import argparse
+import json
+import sys
+
+COMMAND = "python tools/run_converged.py"
+
+
+def suites():
+    "The suites in the order they are trained: {name: specs}."
+    from minsnr.experiments import (converged_conflict_specs, unet_grid_specs, vit_beyond_specs, vit_gamma_specs,
+                                    vit_grid_specs)
+    return {"vit grid": vit_grid_specs(), "vit gamma": vit_gamma_specs(), "vit beyond": vit_beyond_specs(),
+            "vit conflict": converged_conflict_specs(), "unet grid": unet_grid_specs()}
+
+
+def status(results_dir="book/results"):
+    "Per suite: stored results / specs, and the training core-hours of the stored ones."
+    from minsnr.experiments import load_result
+    total = 0.0
+    for name, specs in suites().items():
+        stored = [r for r in (load_result(s, results_dir) for s in specs) if r is not None]
+        hours = sum(r.get("wall_s", 0) * r.get("threads", 1) for r in stored) / 3600
+        total += hours
+        print(f"{name:14s} {len(stored):4d} / {len(specs):4d}   {hours:6.2f} core-hours")
+    print(f"{'all':14s} {'':13s} {total:6.2f} core-hours")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=1, help="runs trained at the same time (one core each)")
+    parser.add_argument("--only", nargs="*", help="train only these suites (names as --status prints them)")
+    parser.add_argument("--status", action="store_true", help="print what is stored and exit")
+    args = parser.parse_args(argv)
+    if args.status: return status()
+    import torch
+    from minsnr.experiments import run_suite
+    torch.set_num_threads(1)
+    chosen = suites()
+    unknown = sorted(set(args.only or ()) - set(chosen))
+    if unknown: parser.error(f"unknown suite(s) {unknown}; choose from {list(chosen)}")
+    for name, specs in chosen.items():
+        if args.only and name not in args.only: continue
+        print(f"{name}: {len(specs)} specs", flush=True)
+        run_suite(specs, workers=args.workers, command=COMMAND)
+        print(json.dumps({"suite": name, "done": True}), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
