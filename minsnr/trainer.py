@@ -69,6 +69,7 @@ class EMA:
         self.decay, self.power = decay, power
         self.updates = 0  # EMA updates done (fp16 steps skipped by the loss scaler do not count); saved in checkpoints
         self.model = copy.deepcopy(model).requires_grad_(False).eval()  # a frozen copy
+        self._followed = None  # (model, its parameters, ours, buffer pairs): the module trees are walked once, not per step
 
     @property
     def current_decay(self) -> float:
@@ -78,10 +79,12 @@ class EMA:
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         "One EMA step towards `model`'s current weights."
-        ema_params = [p for p in self.model.parameters()]
-        params = [p.detach() for p in model.parameters()]
+        if self._followed is None or self._followed[0] is not model:
+            self._followed = (model, list(model.parameters()), list(self.model.parameters()),
+                              list(zip(self.model.buffers(), model.buffers())))
+        _, params, ema_params, buffers = self._followed
         torch._foreach_lerp_(ema_params, params, 1 - self.current_decay)
-        for b_ema, b in zip(self.model.buffers(), model.buffers()): b_ema.copy_(b)
+        for b_ema, b in buffers: b_ema.copy_(b)
         self.updates += 1
 
     def state_dict(self) -> dict: return self.model.state_dict()

@@ -573,3 +573,16 @@ def test_launch_with_torchrun_two_processes_match_one(tmp_path, monkeypatch, ext
     for key in ("uncertainty", "adaptive_weighting"):
         if key in states[0]:  # without the reduction rank 0 would have seen only its half of each step
             for k, v in states[0][key].items(): torch.testing.assert_close(v, states[1][key][k], rtol=1e-4, atol=1e-6)
+
+
+def test_ema_follows_the_model_it_is_given_and_sees_in_place_updates():
+    "The EMA walks the module trees once; it still follows a different model when given one, and in-place optimiser updates."
+    from minsnr.trainer import EMA
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    ema = EMA(a, decay=0.5, power=None)
+    with torch.no_grad(): a.weight.add_(1.0)  # as an optimiser step does
+    ema.update(a)
+    torch.testing.assert_close(ema.model.weight, a.weight - 0.5)  # halfway from the old weights to the new
+    with torch.no_grad(): b.weight.copy_(a.weight + 4.0)
+    ema.update(b)  # another model: its own weights, not the first one's
+    torch.testing.assert_close(ema.model.weight, (a.weight - 0.5 + a.weight + 4.0) / 2)
