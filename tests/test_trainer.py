@@ -563,7 +563,7 @@ def test_launch_with_torchrun_two_processes_match_one(tmp_path, monkeypatch, ext
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     kw = dict(dataset="digits", model="vit_tiny", model_kwargs=TINY, global_batch=16, progress=False, log_every=1,
               steps=4, ckpt_every=4, class_drop_prob=0.15, **extra)
-    one = cli.launch(TrainConfig(**kw, out_dir=str(tmp_path / "one")), gpus=1)
+    one = train(TrainConfig(**kw, out_dir=str(tmp_path / "one")))  # in this process: the reference
     two = cli.launch(TrainConfig(**kw, out_dir=str(tmp_path / "two")), gpus=2)
     assert one["step"] == two["step"] == 4
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
