@@ -256,10 +256,10 @@ display(Markdown(markdown_table(["claim", "the paper's", "the 2026 re-evaluation
 # %% [markdown] tags=[]
 # ## The UNet beside it
 #
-# The same grid for the x0 and ε targets on a 0.19M-parameter UNet (16 channels, one residual block per level, the
-# paper's UNet betas (0.9, 0.999), fp32), three seeds, the ViT's schedule of steps and evaluations. It has fewer
-# FLOPs than the ViT (8 MFLOP per image against 29) but costs about as much per step on a CPU, where its convolutions
-# and group norms run slowly.
+# The same grid for the x0 and ε targets on a UNet of the ViT's size (32 channels, one residual block per level:
+# 0.76M parameters and 32 MFLOP per image, against the ViT's 0.85M and 29), with the paper's UNet betas (0.9, 0.999),
+# in fp32 (its convolutions and group norms run slower in bf16 on a CPU), three seeds, and the ViT's schedule of steps
+# and evaluations.
 
 # %% mystnb={"figure": {"caption": "FD-digits of the UNet for the four weightings, x0 (left) and \u03b5 (right) targets, cosine (top) and linear (bottom) schedules: mean over seeds and 95 % bootstrap interval, log scale; grey: the noise floor.", "name": "fig-convergence-unet"}} tags=["hide-input"]
 if unet:
@@ -334,7 +334,7 @@ if final_err:
 # | | the paper's (Figure 5) | ours |
 # |---|---|---|
 # | data | ImageNet 256×256, as 32×32×4 SD-VAE latents | scikit-learn's 8×8 digits (1437 training images, 10 classes) |
-# | model | ViT-B/2 (about 130M parameters) | `vit_tiny`: width 128, 4 layers, 4 heads, patch 2 (0.85M); `unet_tiny` at 16 channels (0.19M) |
+# | model | ViT-B/2 (about 130M parameters) | `vit_tiny`: width 128, 4 layers, 4 heads, patch 2 (0.85M); `unet_tiny` at 32 channels (0.76M) |
 # | training | up to 1M steps of 256, lr $10^{-4}$, betas (0.99, 0.99) | 2400 steps of 64, lr $2 \times 10^{-3}$ after 200 warm-up steps, betas (0.9, 0.99), EMA with warm-up (cap 0.9995), bf16 |
 # | quality | FID-10K during training | FD-digits of 400 EMA samples (12 Heun steps) at 10 points, and class accuracy |
 # | seeds | one run per setting | five seeds per setting for the ViT, three for the UNet, paired by seed |
