@@ -359,10 +359,17 @@ def run_spec(
     return save_result(spec, spec.run(Path(runs_dir) / spec.suite / path.stem), results_dir, command)
 
 # %% ../nbs/12_experiments.ipynb
-def _init_worker(threads: int) -> None: torch.set_num_threads(threads)
+_stopped = False  # in a worker: set by a SIGTERM or once one of its runs was stopped, so that it starts no queued one
 
 
-_stopped = False  # in a worker: set once one of its runs was stopped, so that it starts no queued one
+def _stop_worker(signum, frame) -> None:
+    global _stopped
+    _stopped = True  # between runs; during one, the trainer's own handler stops it at its next step
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+    signal.signal(signal.SIGTERM, _stop_worker)
 
 
 def _run_one(args) -> dict:

@@ -354,3 +354,51 @@ def test_a_run_stopped_by_a_signal_stores_nothing(tmp_path, monkeypatch, stopped
     else:
         assert experiments.run_spec(spec, tmp_path / "results", tmp_path / "runs")["status"] == "finished"
         assert result_path(spec, tmp_path / "results").exists()
+
+
+class StoppableSpec:
+    "A spec whose run waits until it is stopped by SIGTERM (as the trainer is), or ends at once if `quick`."
+    suite = "stoppable"
+
+    def __init__(self, value, quick=False): self.value, self.quick = value, quick
+    @property
+    def name(self) -> str: return f"v{self.value}"
+    def to_json(self) -> dict: return {"value": self.value, "quick": self.quick}
+
+    def run(self, out_dir: Path) -> dict:
+        import signal
+        import time
+        stopped = []
+        previous = signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))  # as the trainer does while it runs
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "started").write_text("")
+        try:
+            deadline = time.monotonic() + 60  # without the stop reaching it, the run ends (and the test fails, not hangs)
+            while not self.quick and not stopped and time.monotonic() < deadline: time.sleep(0.05)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        if stopped: raise experiments.RunStopped(f"{self.name}: stopped")
+        return {"value": self.value}
+
+
+@pytest.mark.slow  # worker processes
+def test_a_stopped_suite_stops_its_workers_and_starts_no_queued_run(tmp_path):
+    "SIGTERM to the suite reaches the running runs (they stop), the queued ones never start, and the stop propagates."
+    import os
+    import signal
+    import threading
+    specs = [StoppableSpec(0, quick=True)] + [StoppableSpec(v) for v in range(1, 6)]
+    runs = tmp_path / "runs" / "stoppable"
+
+    def stop_when_two_run():
+        for _ in range(1200):
+            if len(list(runs.glob("v[1-5]*/started"))) >= 2: break
+            threading.Event().wait(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)  # what `kill <suite pid>` does
+
+    threading.Thread(target=stop_when_two_run, daemon=True).start()
+    with pytest.raises(experiments.RunStopped):
+        run_suite(specs, tmp_path / "results", tmp_path / "runs", workers=2)
+    started = sorted(p.parent.name.split("_")[0] for p in runs.glob("*/started"))
+    assert started[0] == "v0" and len(started) == 3, started  # v0 and the two stopped: no queued run started
+    assert [p.name.split("_")[0] for p in (tmp_path / "results" / "stoppable").glob("*.json")] == ["v0"]  # nothing else stored
