@@ -111,6 +111,7 @@ THRESHOLDS = {m: m * floor.mean() for m in MULTIPLES}
 diverged = [r["name"] for by in (vit, unet) for runs in by.values() for r in runs.values() if r["status"] != "finished"]
 stored_seeds = {sch: sorted({s for (sc, _, _), runs in vit.items() if sc == sch for s in runs}) for sch in SCHEDULES}
 
+
 # %% [markdown] tags=[]
 # The paper's central claim is that min-SNR-5 reaches a given sample quality in fewer training steps than the
 # weightings before it (3.4× sooner to FID 10 on ImageNet-256, the paper's number), whatever the network predicts.
@@ -118,22 +119,27 @@ stored_seeds = {sch: sorted({s for (sc, _, _), runs in vit.items() if sc == sch 
 # ViT at width 128, 4 layers) trained for 2400 steps on scikit-learn's 8×8 digits, until the best weighting draws
 # digits that score within the noise of real ones. Every comparison is paired by seed, carries a 95 % bootstrap
 # interval, and is made under both the cosine schedule (the paper's) and the linear one (guided-diffusion's), because
-# a 2026 re-evaluation ([arXiv 2606.13433](https://arxiv.org/abs/2606.13433), "Smoothed-KL Reweighting") found min-SNR's speed-up on CIFAR-10 only with the linear schedule.
+# a 2026 re-evaluation ([arXiv 2606.13433](https://arxiv.org/abs/2606.13433), "Smoothed-KL Reweighting") found
+# min-SNR's speed-up on CIFAR-10 only with the linear schedule.
 
 # %% mystnb={"figure": {"caption": "FD-digits during training of the ViT for the paper's four weightings (colours) with the x0, \u03b5 and v targets (columns), under the cosine schedule (top) and the linear schedule (bottom): mean over seeds (line) and its 95 % bootstrap interval (band), log scale. Grey: the noise floor (400 real training digits; band: min\u2013max over 10 draws, dashed: mean); dotted: 2, 3 and 5 times the floor, the thresholds of the speed-ups below.", "name": "fig-convergence-vit"}} tags=["hide-input"]
-fig, axes = plt.subplots(2, 3, figsize=(COLUMN_WIDTH, 5.4), layout="constrained", sharex=True, sharey=True)
-for row, schedule in zip(axes, SCHEDULES):
-    for ax, target in zip(row, TARGETS):
-        plot_floor(ax, floor)
-        for weighting, _ in PAPER_STRATEGIES:
-            if (schedule, target, weighting) in vit:
-                plot_runs(ax, vit[(schedule, target, weighting)], strategy_color(weighting), LABELS[weighting])
-        ax.set(yscale="log", title=f"{schedule}, target {NAMES[target]}")
-    row[0].set_ylabel("FD-digits (400 EMA samples)")
-for ax in axes[1]: ax.set_xlabel("training step")
-handles, labels = axes[0][0].get_legend_handles_labels()
-fig.legend(handles, labels, loc="outside lower center", ncols=5)
-plt.show()
+def plot_grid(by, targets, height, prefix=""):
+    "FD curves of the four weightings: one row per schedule, one column per target."
+    fig, axes = plt.subplots(2, len(targets), figsize=(COLUMN_WIDTH, height), layout="constrained", sharex=True, sharey=True)
+    for row, schedule in zip(axes, SCHEDULES):
+        for ax, target in zip(row, targets):
+            plot_floor(ax, floor)
+            for weighting, _ in PAPER_STRATEGIES:
+                if (schedule, target, weighting) in by:
+                    plot_runs(ax, by[(schedule, target, weighting)], strategy_color(weighting), LABELS[weighting])
+            ax.set(yscale="log", title=f"{prefix}{schedule}, target {NAMES[target]}")
+        row[0].set_ylabel("FD-digits (400 EMA samples)")
+    for ax in axes[1]: ax.set_xlabel("training step")
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=5)
+    plt.show()
+
+
+plot_grid(vit, TARGETS, 5.4)
 
 
 # %% tags=["hide-input"]
@@ -265,18 +271,7 @@ display(Markdown(markdown_table(["claim", "the paper's", "the 2026 re-evaluation
 
 # %% mystnb={"figure": {"caption": "FD-digits of the UNet for the four weightings, x0 (left) and \u03b5 (right) targets, cosine (top) and linear (bottom) schedules: mean over seeds and 95 % bootstrap interval, log scale; grey: the noise floor.", "name": "fig-convergence-unet"}} tags=["hide-input"]
 if unet:
-    fig, axes = plt.subplots(2, 2, figsize=(COLUMN_WIDTH, 5.0), layout="constrained", sharex=True, sharey=True)
-    for row, schedule in zip(axes, SCHEDULES):
-        for ax, target in zip(row, ("x0", "eps")):
-            plot_floor(ax, floor)
-            for weighting, _ in PAPER_STRATEGIES:
-                if (schedule, target, weighting) in unet:
-                    plot_runs(ax, unet[(schedule, target, weighting)], strategy_color(weighting), LABELS[weighting])
-            ax.set(yscale="log", title=f"UNet, {schedule}, target {NAMES[target]}")
-        row[0].set_ylabel("FD-digits")
-    for ax in axes[1]: ax.set_xlabel("training step")
-    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=5)
-    plt.show()
+    plot_grid(unet, ("x0", "eps"), 5.0, prefix="UNet, ")
 else:
     display(Markdown("*The UNet grid has no stored runs yet.*"))
 
