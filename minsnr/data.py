@@ -69,6 +69,23 @@ class DiffusionDataset(Dataset):
         if index >= self.n_items: x = x.flip(-1)
         return x, torch.tensor(y, dtype=torch.int64)
 
+    def _stored(self, rows: Tensor) -> Tensor | None:
+        "The images of stored items `rows` as one tensor, for a dataset held in memory; None: read item by item."
+        return None
+
+    def batch(self, indices) -> tuple[Tensor, Tensor]:
+        "The items at `indices` as one batch, exactly `torch.stack` of each `self[i]` (a DataLoader's collation), in one gather when in memory."
+        index, n = torch.as_tensor(list(indices), dtype=torch.int64), len(self)
+        bad = index[(index < -n) | (index >= n)]
+        if len(bad): raise IndexError(f"index {bad[0].item()} is out of range for a dataset of {n} items")
+        index = index % n
+        rows = index % self.n_items
+        x = self._stored(rows)
+        if x is None: return tuple(torch.stack(parts) for parts in zip(*(self[i] for i in index.tolist())))
+        mirrored = index >= self.n_items
+        if mirrored.any(): x[mirrored] = x[mirrored].flip(-1)
+        return x, torch.from_numpy(self._labels[rows.numpy()].astype(np.int64))
+
     @property
     def labels(self) -> Tensor:
         "The label of every index, [len(self)] int64 (no image is loaded)."
@@ -106,6 +123,7 @@ class DigitsDataset(DiffusionDataset):
         self.num_classes, self.classes, self.sample_shape = 10, tuple(map(str, range(10))), (1, 8, 8)
 
     def _item(self, i): return self._x[i], int(self._labels[i])
+    def _stored(self, rows): return self._x[rows]
 
 # %% ../nbs/07_data.ipynb
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry")
@@ -162,6 +180,7 @@ class PhotoPatchesDataset(DiffusionDataset):
         self.num_classes, self.classes, self.sample_shape = len(photos), tuple(photos), (3, patch_size, patch_size)
 
     def _item(self, i): return self._crops[i].float() / 127.5 - 1, int(self._labels[i])
+    def _stored(self, rows): return self._crops[rows].float() / 127.5 - 1
 
 # %% ../nbs/07_data.ipynb
 def adm_center_crop(

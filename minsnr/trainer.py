@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -29,7 +30,7 @@ from torch import Tensor, nn
 
 from . import unet, vit
 from .core import atomic_write, atomic_write_json, check_choice, check_int, check_number
-from .data import DATASETS, TOY_DATASETS, ShardedInfiniteSampler, make_dataset
+from .data import DATASETS, TOY_DATASETS, DiffusionDataset, ShardedInfiniteSampler, make_dataset
 from .loss import AdaptiveLossWeight, DiffusionLoss, LearnedUncertainty, LossOutput
 from .schedule import get_schedule
 from .weighting import loss_weight, parse_weighting, timestep_sampler
@@ -241,17 +242,29 @@ def micro_rows(
     return slice(start, start + micro_batch)
 
 # %% ../nbs/08_trainer.ipynb
+class _Batches:
+    "Micro-batches of a `DiffusionDataset` in the order of a sampler, each one `dataset.batch` call (no worker, no collation)."
+    def __init__(self, dataset, sampler, batch_size: int): self.dataset, self.sampler, self.batch_size = dataset, sampler, batch_size
+
+    def __iter__(self):
+        indices = iter(self.sampler)
+        while len(rows := list(itertools.islice(indices, self.batch_size))) == self.batch_size:
+            yield self.dataset.batch(rows)
+
+
 def step_loader(
     dataset: torch.utils.data.Dataset,  # the training set
     config: TrainConfig,  # the run (global batch, accumulation, seed, workers)
     rank: int,  # this process
     world_size: int,  # number of processes
     start_step: int,  # the first optimizer step to load for
-) -> torch.utils.data.DataLoader:
-    "This process's micro-batches from `start_step` on (an endless loader: the loop takes what it needs)."
+):
+    "This process's micro-batches from `start_step` on (endless: the loop takes what it needs); in the main process, one gather per batch."
     micro = config.per_step_batch(world_size)
     sampler = ShardedInfiniteSampler(len(dataset), rank, world_size, config.seed,
                                      start_index=start_step * config.global_batch, batch_size=micro)
+    if config.num_workers == 0 and not torch.cuda.is_available() and isinstance(dataset, DiffusionDataset):
+        return _Batches(dataset, sampler, micro)  # the same batches as the DataLoader below, without its per-item overhead
     return torch.utils.data.DataLoader(dataset, batch_size=micro, sampler=sampler, num_workers=config.num_workers,
                                        pin_memory=torch.cuda.is_available(), persistent_workers=config.num_workers > 0)
 
@@ -564,6 +577,8 @@ class _Run:
     generator: torch.Generator  # timesteps, noise, label dropout (the same on all processes)
     step: int = 0  # optimizer steps done
 
+    def __post_init__(self): self.params = list(self.model.parameters())  # walked once: the gradient norm reads it every step
+
 
 def _build_run(
     cfg: TrainConfig,  # the run
@@ -733,11 +748,11 @@ def _apply_gradients(
     info: DistInfo = DistInfo(),  # this process (the learned uncertainty and the bucket statistics reduce over processes)
 ) -> Tensor:
     "Unscale, clip, step AdamW and the EMA (unless fp16 skips the step); the gradient norm before clipping."
-    params = run.model.parameters()
+    params = run.params
     if run.loss_fn.uncertainty is not None:  # outside DDP: average its gradients over processes here
         extra = [p for p in run.loss_fn.uncertainty.parameters() if p.grad is not None]
         for p in extra: p.grad.copy_(_all_mean(p.grad.clone(), info))
-        params = [*run.model.parameters(), *extra]
+        params = [*run.params, *extra]
     run.scaler.unscale_(run.opt)
     grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
     if not torch.isfinite(grad_norm) and cfg.precision != "fp16":

@@ -558,3 +558,14 @@ def test_loader_with_workers_is_deterministic():
     a, b = batches(0), batches(2)
     assert all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b))
     assert a[0][0].shape == (6, 3, 32, 32) and a[0][1].dtype == torch.int64
+
+
+@pytest.mark.parametrize("name, options", [("digits", {}), ("digits", {"hflip": True}), ("photo-patches", {})])
+def test_batch_is_the_stack_of_the_items(name, options):
+    "`batch` gathers in one go what stacking each `ds[i]` gives, negative and mirrored indices included; a bad index is refused."
+    ds = make_dataset(name, split="train", **options)
+    index = torch.randint(-len(ds), len(ds), (200,), generator=torch.Generator().manual_seed(0)).tolist()
+    x, y = ds.batch(index)
+    assert torch.equal(x, torch.stack([ds[i][0] for i in index])) and torch.equal(y, torch.stack([ds[i][1] for i in index]))
+    with pytest.raises(IndexError, match=f"index {len(ds)} is out of range for a dataset of {len(ds)} items"):
+        ds.batch([0, len(ds)])

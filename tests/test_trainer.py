@@ -586,3 +586,19 @@ def test_ema_follows_the_model_it_is_given_and_sees_in_place_updates():
     with torch.no_grad(): b.weight.copy_(a.weight + 4.0)
     ema.update(b)  # another model: its own weights, not the first one's
     torch.testing.assert_close(ema.model.weight, (a.weight - 0.5 + a.weight + 4.0) / 2)
+
+
+@pytest.mark.parametrize("world_size, rank", [(1, 0), (2, 1)])
+def test_in_memory_batches_are_the_dataloader_batches(world_size, rank):
+    "On a CPU without loader workers a bundled dataset is read one gather per batch: the same batches as a DataLoader's."
+    from minsnr.data import make_dataset
+    from minsnr.trainer import ShardedInfiniteSampler, step_loader
+    ds = make_dataset("digits", split="train", hflip=True)
+    cfg = TrainConfig(dataset="digits", global_batch=16, seed=3)
+    fast = step_loader(ds, cfg, rank, world_size, start_step=5)
+    assert not isinstance(fast, torch.utils.data.DataLoader)
+    micro = cfg.per_step_batch(world_size)
+    sampler = ShardedInfiniteSampler(len(ds), rank, world_size, cfg.seed, start_index=5 * cfg.global_batch, batch_size=micro)
+    reference = torch.utils.data.DataLoader(ds, batch_size=micro, sampler=sampler)
+    for (x, y), (x_ref, y_ref), _ in zip(fast, reference, range(40)):
+        assert torch.equal(x, x_ref) and torch.equal(y, y_ref) and y.dtype == y_ref.dtype
