@@ -27,6 +27,7 @@ results_dir = "book/results"  # result files (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
 # %% tags=["remove-cell"]
+import math
 import warnings
 from pathlib import Path
 
@@ -62,13 +63,14 @@ def collect(specs):
 
 
 def evals_by_seed(runs):
-    "{seed: evaluations} of finished runs."
-    return {s: r["evals"] for s, r in runs.items() if r["status"] == "finished"}
+    "{seed: evaluations}; a run that diverged never reaches any threshold within its planned steps (a bound, not a gap)."
+    never = lambda r: [{"step": r["spec"]["train_config"]["steps"], "fd": math.inf}] if r["status"] != "finished" else []
+    return {s: r["evals"] + never(r) for s, r in runs.items()}
 
 
 def curve_band(runs, key="fd"):
-    "Evaluation steps, the mean over seeds, and its 95 % bootstrap interval at each step (None with one seed)."
-    rs = [runs[s] for s in sorted(runs)]
+    "Evaluation steps, the mean over finished seeds, and its 95 % bootstrap interval at each step (None with one seed)."
+    rs = [runs[s] for s in sorted(runs) if runs[s]["status"] == "finished"]  # a diverged run is listed under the table
     steps = np.array([e["step"] for e in rs[0]["evals"]])
     values = np.array([[e[key] for e in r["evals"]] for r in rs])
     band = np.array([bootstrap_interval(col) for col in values.T]).T if len(rs) > 1 else None
@@ -77,6 +79,7 @@ def curve_band(runs, key="fd"):
 
 def plot_runs(ax, runs, color, label, key="fd"):
     "Mean over seeds (line) and its 95 % bootstrap interval (band)."
+    if not any(r["status"] == "finished" for r in runs.values()): return
     steps, mean, band = curve_band(runs, key)
     ax.plot(steps, mean, color=color, label=label)
     if band is not None: ax.fill_between(steps, band[0], band[1], color=color, alpha=0.2, lw=0)
@@ -212,6 +215,7 @@ display(Markdown(f"Noise floor: 400 real training digits score FD-digits {spread
 # %% tags=["hide-input"]
 def last_change(runs):
     "The change of the mean FD over seeds across the last three evaluations (the last 480 steps), as a fraction."
+    if not any(r["status"] == "finished" for r in runs.values()): return math.nan
     _, mean, _ = curve_band(runs)
     return mean[-1] / mean[-3] - 1
 
@@ -228,7 +232,7 @@ def final_rows(by, targets):
                 shared = sorted(s for s in set(ours) & set(runs) if ours[s]["status"] == runs[s]["status"] == "finished")
                 diff = np.array([ours[s]["evals"][-1]["fd"] - runs[s]["evals"][-1]["fd"] for s in shared])
                 rows.append([schedule, NAMES[target], LABELS[weighting], len(runs), with_interval(final(runs)),
-                             f"{100 * last_change(runs):+.0f} %", with_interval(final(runs, "class_acc"), "{:.2f}"),
+                             "—" if math.isnan(change := last_change(runs)) else f"{100 * change:+.0f} %", with_interval(final(runs, "class_acc"), "{:.2f}"),
                              "—" if weighting == "min-snr" else with_interval(diff)])
     return rows
 
@@ -301,8 +305,8 @@ if unet:
 
 # %% mystnb={"figure": {"caption": "The unweighted x0 error of the ViT (x0 target, cosine schedule) in four timestep ranges during training, mean over seeds, log scale.", "name": "fig-convergence-x0-error"}} tags=["hide-input"]
 def x0_error(runs, b):
-    "Training steps and the mean over seeds of the unweighted x0 error in bin `b`."
-    rs = [runs[s] for s in sorted(runs)]
+    "Training steps and the mean over finished seeds of the unweighted x0 error in bin `b`."
+    rs = [runs[s] for s in sorted(runs) if runs[s]["status"] == "finished"]
     err = np.array([[np.nan if m["x0_mse_by_bin"][b] is None else m["x0_mse_by_bin"][b] for m in r["metrics"]] for r in rs])
     return [m["step"] for m in rs[0]["metrics"]], np.nanmean(err, 0)
 
