@@ -90,7 +90,7 @@ plt.show()
 #
 # The paper's Table 2 trains ViT-B on ImageNet-256 (x0 target, then also ε and the UNet) and finds "only minor
 # variations in the FID score when γ is smaller than 20", with γ = 5 best or near it (the paper's finding, Section 4.2).
-# Ours, on the digits benchmark, final and best FD-digits over the 800 steps (mean and min–max over three seeds):
+# Ours, on the short digits benchmark, final and best FD-digits over the 800 steps (mean and min–max over three seeds):
 
 # %% tags=["hide-input"]
 rows = []

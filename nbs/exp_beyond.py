@@ -102,7 +102,7 @@ plt.show()
 #
 # ## The methods
 #
-# All with the ε target, three seeds, on the digits benchmark of `minsnr.experiments`:
+# All with the ε target, three seeds, on the short digits benchmark of `minsnr.experiments`:
 #
 # | method | weight or change | source | in `minsnr` |
 # |---|---|---|---|

@@ -19,7 +19,7 @@
 #
 # The paper's Section 3.2 motivates treating diffusion training as multi-task learning: fine-tuning a model on one band
 # of timesteps ($[100, 200)$, $[200, 300)$ or $[300, 400)$) helps the neighbouring timesteps but hurts distant ones
-# (the paper's Figure 2, a heatmap of the loss change). Here: pre-train the digits benchmark model (min-SNR-5, x0,
+# (the paper's Figure 2, a heatmap of the loss change). Here: pre-train the short digits benchmark model (min-SNR-5, x0,
 # 800 steps), fine-tune a copy for 200 steps on each band alone, and measure the unweighted x0 error in ten bins of 100
 # timesteps on a fixed evaluation set (2560 samples: the same images, timesteps and noise before and after), three seeds.
 # Each seed is one `ConflictSpec` of `minsnr.experiments`, computed by `timestep_conflict`; its result lies in the

@@ -29,7 +29,7 @@
 #   max-SNR-1, min-SNR-5) **min-SNR-5 comes closest to the optimum**, the motivation for the paper's method.
 #
 # The paper does not say which model, which checkpoints, how many timestep groups or which $\lambda$ it used. Here: the
-# digits benchmark's ViT (`vit_tiny`, 64 wide, 0.22M parameters), trained with min-SNR-5 for 600 steps (batch 64, x0
+# short digits benchmark's ViT (`vit_tiny`, 64 wide, 0.22M parameters), trained with min-SNR-5 for 600 steps (batch 64, x0
 # target, cosine schedule), analysed at three checkpoints, with the timesteps grouped into ten bins of 100
 # (`minsnr.pareto`), three seeds. The gradient of bin $k$ is that of the unweighted x0-space error over samples with $t$
 # uniform in the bin; the fixed strategies enter Eq. 11 through their x0-space weight averaged over each bin and
