@@ -672,17 +672,16 @@ def benchmark(
     "Training throughput of `model` at `precision`, and of the fp32 eager baseline, measured in the same process."
     import torch
     from minsnr.backbone import training_throughput
-    from minsnr.trainer import build_model
+    from minsnr.trainer import AUTOCAST_DTYPES, build_model
     check_choice("precision", precision, PRECISIONS)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
     results = {}
     for label, prec, comp, fused in (("baseline fp32 eager", "fp32", False, True), ("measured", precision, compile, fused_attn)):
         torch.manual_seed(0)
         net = build_model(model, check_values=False).to(dev)
         if hasattr(net, "set_fused_attn"): net.set_fused_attn(fused)
         if dev.type == "cuda": torch.backends.cuda.matmul.allow_tf32 = False
-        results[label] = training_throughput(net, batch_size, steps, warmup, dtypes[prec], comp, peak_flops(dev, prec))
+        results[label] = training_throughput(net, batch_size, steps, warmup, AUTOCAST_DTYPES[prec], comp, peak_flops(dev, prec))
         del net
         if dev.type == "cuda": torch.cuda.empty_cache()
     results["speedup"] = results["measured"]["images_per_s"] / results["baseline fp32 eager"]["images_per_s"]

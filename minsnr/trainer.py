@@ -576,8 +576,9 @@ class _Run:
     scaler: torch.amp.GradScaler  # fp16's dynamic loss scale (a no-op otherwise)
     generator: torch.Generator  # timesteps, noise, label dropout (the same on all processes)
     step: int = 0  # optimizer steps done
+    params: list = field(init=False, repr=False)  # the model's parameters, walked once: the gradient norm reads them every step
 
-    def __post_init__(self): self.params = list(self.model.parameters())  # walked once: the gradient norm reads it every step
+    def __post_init__(self): self.params = list(self.model.parameters())
 
 
 def _build_run(

@@ -68,6 +68,18 @@ def evals_by_seed(runs):
     return {s: r["evals"] + never(r) for s, r in runs.items()}
 
 
+def min_snr_speedup(by, schedule, target, baseline, multiple=3):
+    "Eq. (paired-speedup) of min-SNR-5 over `baseline` at `multiple` × the floor; None if either has no stored run."
+    ours, base = by.get((schedule, target, "min-snr")), by.get((schedule, target, baseline))
+    if not ours or not base: return None
+    return speedup_summary(evals_by_seed(ours), evals_by_seed(base), THRESHOLDS[multiple])
+
+
+def with_min_snr(by, targets):
+    "The (schedule, target) pairs, in table order, for which min-SNR-5 has stored runs."
+    return [(schedule, target) for schedule in SCHEDULES for target in targets if (schedule, target, "min-snr") in by]
+
+
 def curve_band(runs, key="fd"):
     "Evaluation steps, the mean over finished seeds, and its 95 % bootstrap interval at each step (None with one seed)."
     rs = [runs[s] for s in sorted(runs) if runs[s]["status"] == "finished"]  # a diverged run is listed under the table
@@ -149,14 +161,11 @@ plot_grid(vit, TARGETS, 5.4)
 def answer_table(by, targets):
     "Rows of schedule × target: min-SNR-5's speed-up over each baseline at 3× the floor, and its final FD and accuracy."
     rows = []
-    for schedule in SCHEDULES:
-        for target in targets:
-            ours = by.get((schedule, target, "min-snr"))
-            if not ours: continue
-            cells = [format_speedup(speedup_summary(evals_by_seed(ours), evals_by_seed(by[(schedule, target, b)]), THRESHOLDS[3]))
-                     if (schedule, target, b) in by else "—" for b in BASELINES]
-            rows.append([schedule, NAMES[target], len(ours), *cells, with_interval(final(ours)),
-                         with_interval(final(ours, "class_acc"), "{:.2f}")])
+    for schedule, target in with_min_snr(by, targets):
+        ours = by[(schedule, target, "min-snr")]
+        cells = [format_speedup(s) if (s := min_snr_speedup(by, schedule, target, b)) else "—" for b in BASELINES]
+        rows.append([schedule, NAMES[target], len(ours), *cells, with_interval(final(ours)),
+                     with_interval(final(ours, "class_acc"), "{:.2f}")])
     return rows
 
 
@@ -183,16 +192,11 @@ display(Markdown(markdown_table(ANSWER_HEADER, answer_table(vit, TARGETS), align
 def speedup_rows(by, targets):
     "One row per schedule, target and baseline: the speed-up of min-SNR-5 at each threshold."
     rows = []
-    for schedule in SCHEDULES:
-        for target in targets:
-            ours = by.get((schedule, target, "min-snr"))
-            if not ours: continue
-            for baseline in BASELINES:
-                base = by.get((schedule, target, baseline))
-                if not base: continue
-                cells = [format_speedup(speedup_summary(evals_by_seed(ours), evals_by_seed(base), THRESHOLDS[m]))
-                         for m in MULTIPLES]
-                rows.append([schedule, NAMES[target], LABELS[baseline], len(set(ours) & set(base)), *cells])
+    for schedule, target in with_min_snr(by, targets):
+        for baseline in BASELINES:
+            if (schedule, target, baseline) not in by: continue
+            summaries = [min_snr_speedup(by, schedule, target, baseline, m) for m in MULTIPLES]
+            rows.append([schedule, NAMES[target], LABELS[baseline], summaries[0]["seeds"], *map(format_speedup, summaries)])
     return rows
 
 
@@ -252,9 +256,8 @@ display(Markdown(markdown_table(FINAL_HEADER, final_rows(vit, TARGETS), align="l
 # %% tags=["hide-input"]
 def verdict(schedule, target, baseline, multiple=3):
     "Whether min-SNR-5 reached the threshold sooner, with the interval, or why not known."
-    ours, base = vit.get((schedule, target, "min-snr")), vit.get((schedule, target, baseline))
-    if not ours or not base: return "not run yet"
-    s = speedup_summary(evals_by_seed(ours), evals_by_seed(base), THRESHOLDS[multiple])
+    s = min_snr_speedup(vit, schedule, target, baseline, multiple)
+    if s is None: return "not run yet"
     if s["kind"] is None: return "neither reached it"
     if s["seeds"] - s["neither_reached"] < 3: return f"too few seeds yet ({s['seeds']}): {format_speedup(s)}"
     low = s["interval"][0] if s["interval"] else s["ratio"]
@@ -377,13 +380,13 @@ display(Markdown(markdown_table(["run", "changes", "FD-digits at 1000", "at 2000
 # β1 = 0.9 instead of the paper's 0.99 moved the step at which the model starts to use its class token (class accuracy
 # above 0.5), and with it the sharp drop of FD, from about 1500 to about 1000 steps, and a larger learning rate after a
 # short warm-up moved it a little earlier still; batches of 64 end close to batches of 128 after the same number of
-# steps, at about two thirds of the cost per step. T7 became the benchmark, run for 2400 steps.
+# steps, with half the images per step. T7 became the benchmark, run for 2400 steps.
 #
 # **Caveats.** These are small models on a toy dataset, tuned for one weighting: a recipe tuned for min-SNR-5 may
 # favour it, and the baselines might converge faster under a recipe of their own. The intervals are over five (or
 # three) seeds with a percentile bootstrap, which is a little narrow at that size; the per-seed runs are in the
-# result files. The FD noise floor moves by a factor of two between draws of 400 real digits, so differences in
-# final FD-digits below about 3 are within the noise of one evaluation.
+# result files. The FD-digits of 400 real digits itself varies between draws by the noise-floor range printed under
+# the speed-up table, so differences in final FD-digits of that size are within the noise of one evaluation.
 
 # %% [markdown] tags=[]
 # ## On photo patches (the short benchmark)
@@ -435,8 +438,7 @@ display(Markdown(f"Noise floor: 300 real training patches score FD-photo-patches
 
 # %% tags=["remove-cell"]
 def summary_entry(by, schedule, target, baseline, multiple):
-    s = speedup_summary(evals_by_seed(by[(schedule, target, "min-snr")]), evals_by_seed(by[(schedule, target, baseline)]),
-                        THRESHOLDS[multiple])
+    s = min_snr_speedup(by, schedule, target, baseline, multiple)
     return {k: s[k] for k in ("ratio", "interval", "kind", "seeds", "neither_reached")}
 
 
