@@ -36,8 +36,9 @@ __all__ = ['DIGITS_BENCHMARK', 'DEFAULT_EVAL_STEPS', 'PAPER_STRATEGIES', 'UNET_D
            'gamma_specs', 'beyond_specs', 'unet_specs', 'unet_convergence_specs', 'photo_specs', 'vit_grid_specs',
            'vit_gamma_specs', 'vit_beyond_specs', 'unet_grid_specs', 'tuning_specs', 'evaluate', 'RunStopped',
            'train_and_evaluate', 'run_spec', 'run_suite', 'steps_to_reach', 'speedup', 'steps_or_bound',
-           'paired_speedups', 'bootstrap_interval', 'speedup_summary', 'format_speedup', 'spread', 'fd_floor',
-           'loss_by_bin', 'ConflictSpec', 'conflict_specs', 'converged_conflict_specs', 'timestep_conflict']
+           'paired_speedups', 'bootstrap_interval', 'speedup_summary', 'format_speedup', 'spread', 'group_runs',
+           'evals_by_seed', 'finished_values', 'mean_interval', 'curve_band', 'paired_difference', 'final_trend',
+           'fd_floor', 'loss_by_bin', 'ConflictSpec', 'conflict_specs', 'converged_conflict_specs', 'timestep_conflict']
 
 # %% ../nbs/12_experiments.ipynb
 DIGITS_BENCHMARK = dict(
@@ -539,6 +540,79 @@ def spread(
     "The mean and the range of `values` as 'mean (min–max)'."
     values = np.asarray(values, dtype=float)
     return f"{fmt.format(values.mean())} ({fmt.format(values.min())}–{fmt.format(values.max())})"
+
+# %% ../nbs/12_experiments.ipynb
+def group_runs(
+    specs: list,  # the specs of a suite
+    results: list,  # what `run_suite` returned for them (None where nothing is stored)
+    key,  # spec → the setting it belongs to
+) -> dict:
+    "{key(spec): {seed: result}} of the stored results."
+    out = {}
+    for spec, result in zip(specs, results):
+        if result is not None: out.setdefault(key(spec), {})[spec.seed] = result
+    return out
+
+
+def evals_by_seed(
+    runs: dict,  # {seed: result} of one setting
+) -> dict:
+    "{seed: evaluations}; a diverged run gets FD ∞ at its planned last step: it reaches no threshold it had not reached before (a bound)."
+    never = lambda r: [{"step": r["spec"]["train_config"]["steps"], "fd": math.inf}] if r["status"] != "finished" else []
+    return {s: r["evals"] + never(r) for s, r in runs.items()}
+
+
+def finished_values(
+    runs: dict,  # {seed: result} of one setting
+    key: str = "fd",  # the evaluation field
+) -> np.ndarray:
+    "`key` at the last evaluation of every finished seed."
+    return np.array([r["evals"][-1][key] for r in runs.values() if r["status"] == "finished"])
+
+
+def mean_interval(
+    values,  # one number per seed
+    fmt: str = "{:.1f}",  # how each number is written
+) -> str:
+    "'mean [low, high]' with the 95 % bootstrap interval over seeds; just the value with one seed, '—' with none."
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0: return "—"
+    if len(values) == 1: return fmt.format(values[0])
+    low, high = bootstrap_interval(values)
+    return f"{fmt.format(values.mean())} [{fmt.format(low)}, {fmt.format(high)}]"
+
+
+def curve_band(
+    runs: dict,  # {seed: result} of one setting, at least one finished
+    key: str = "fd",  # the evaluation field
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    "Evaluation steps, the mean over finished seeds, and its [2, steps] 95 % bootstrap band (None with one seed)."
+    rs = [runs[s] for s in sorted(runs) if runs[s]["status"] == "finished"]
+    if not rs: raise ValueError(f"no finished run among seeds {sorted(runs)}")
+    steps = np.array([e["step"] for e in rs[0]["evals"]])
+    values = np.array([[e[key] for e in r["evals"]] for r in rs])
+    band = np.array([bootstrap_interval(col) for col in values.T]).T if len(rs) > 1 else None
+    return steps, values.mean(0), band
+
+
+def paired_difference(
+    a: dict,  # {seed: result} of setting A
+    b: dict,  # {seed: result} of setting B
+    key: str = "fd",  # the evaluation field
+) -> np.ndarray:
+    "A minus B at the last evaluation, one value per seed where both finished (the pairing removes the seed's own luck)."
+    shared = sorted(s for s in set(a) & set(b) if a[s]["status"] == b[s]["status"] == "finished")
+    return np.array([a[s]["evals"][-1][key] - b[s]["evals"][-1][key] for s in shared])
+
+
+def final_trend(
+    runs: dict,  # {seed: result} of one setting
+    last: int = 3,  # evaluations spanned
+) -> float:
+    "The relative change of the mean curve over its last `last` evaluations (-0.2: still falling 20 %); NaN with no finished seed."
+    if not any(r["status"] == "finished" for r in runs.values()): return math.nan
+    _, mean, _ = curve_band(runs)
+    return float(mean[-1] / mean[-last] - 1)
 
 # %% ../nbs/12_experiments.ipynb
 def fd_floor(

@@ -11,7 +11,7 @@ from .core import document_module
 
 # %% auto 0
 __all__ = ['STRATEGY_COLORS', 'COLUMN_WIDTH', 'strategy_key', 'strategy_color', 'gamma_shades', 'book_style', 'figure',
-           'markdown_table']
+           'plot_band', 'plot_noise_floor', 'markdown_table']
 
 # %% ../nbs/13_plotting.ipynb
 STRATEGY_COLORS = {  # strategy → colour (Okabe–Ito), fixed for the whole book
@@ -94,6 +94,32 @@ def figure(
     "A figure of the column's width with `ncols` panels: `(fig, axes)`."
     import matplotlib.pyplot as plt
     return plt.subplots(1, ncols, figsize=(COLUMN_WIDTH, height), layout="constrained", **kwargs)
+
+# %% ../nbs/13_plotting.ipynb
+def plot_band(
+    ax,  # a matplotlib Axes
+    steps,  # x values
+    mean,  # the line
+    band=None,  # [2, len(steps)] lower and upper edge of the shaded band, or None
+    color: str | None = None,  # of line and band
+    label: str | None = None,  # of the line, for the legend
+    **line_kw,  # passed to `ax.plot` (e.g. lw)
+) -> None:
+    "A mean curve and its interval band."
+    ax.plot(steps, mean, color=color, label=label, **line_kw)
+    if band is not None: ax.fill_between(steps, band[0], band[1], color=color, alpha=0.2, lw=0)
+
+
+def plot_noise_floor(
+    ax,  # a matplotlib Axes with FD on y
+    floor,  # FD of real images, one value per draw
+    multiples=(),  # thresholds drawn as dotted lines at these multiples of the floor's mean
+) -> None:
+    "The FD noise floor (grey band: min–max over draws; dashed: mean) and the thresholds (dotted)."
+    ax.axhspan(min(floor), max(floor), color="0.88", lw=0, zorder=0)
+    mean = sum(floor) / len(floor)
+    ax.axhline(mean, color="0.45", ls="--", lw=1, zorder=0, label="real digits (noise floor)")
+    for m in multiples: ax.axhline(m * mean, color="0.6", ls=":", lw=0.8, zorder=0)
 
 # %% ../nbs/13_plotting.ipynb
 def markdown_table(

@@ -21,7 +21,7 @@
 seeds = [0, 1, 2]  # training seeds
 workers = 1  # runs trained at the same time
 max_new_runs = None  # train at most this many missing runs now (None: all; 0: only read stored results)
-quick = False  # `make book`: train at most 2 missing runs, read everything else from the stored results
+quick = False  # `make book`: train nothing, read the stored results
 results_dir = "book/results"  # result files (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
@@ -35,136 +35,184 @@ from IPython.display import Markdown, display
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook bar, which we do not use
 from minsnr.core import atomic_write_json
-from minsnr.experiments import PAPER_STRATEGIES, fd_floor, gamma_specs, run_suite, speedup, spread, unet_convergence_specs, unet_specs
-from minsnr.plotting import book_style, figure, gamma_shades, markdown_table, strategy_color
+from minsnr.experiments import (SCHEDULES, bootstrap_interval, curve_band, evals_by_seed, fd_floor, finished_values,
+                                format_speedup, group_runs, mean_interval, paired_difference, run_suite, speedup_summary,
+                                spread, unet_grid_specs, vit_gamma_specs)
+from minsnr.plotting import book_style, figure, gamma_shades, markdown_table, plot_band, plot_noise_floor
 
 book_style()
 COMMAND = "papermill nbs/exp_ablations.ipynb nbs/exp_ablations.ipynb --cwd ."  # recorded in each new result file
 NAMES = {"x0": "x0", "eps": "ε"}
 GAMMAS = (1.0, 5.0, 10.0, 20.0)
-LABELS = {"const": "const", "min-snr": "min-SNR-5"}
+MULTIPLE = 3  # speed-ups are measured at this multiple of the FD noise floor, as on the convergence page
 
 
 def collect(specs, key):
     "The stored (or newly trained) runs of `specs` as {key(spec): {seed: result}}."
-    out = {}
-    for spec, result in zip(specs, run_suite(specs, results_dir, runs_dir, workers=workers, limit=2 if quick else max_new_runs,
-                             command=COMMAND)):
-        if result is not None: out.setdefault(key(spec), {})[spec.seed] = result
-    return out
+    results = run_suite(specs, results_dir, runs_dir, workers=workers, limit=0 if quick else max_new_runs, command=COMMAND)
+    return group_runs(specs, results, key)
 
 
-def curves(runs, key="fd"):
-    "Evaluation steps and a [seeds, evaluations] array of `key`, from {seed: result}."
-    rs = [runs[s] for s in sorted(runs)]
-    return np.array([e["step"] for e in rs[0]["evals"]]), np.array([[e[key] for e in r["evals"]] for r in rs])
+def resolved(values):
+    "Whether a paired difference over seeds is clearly positive (+1), clearly negative (-1) or not resolved (0)."
+    if len(values) < 3: return None
+    low, high = bootstrap_interval(values)
+    return 1 if low > 0 else -1 if high < 0 else 0
 
 
-gamma_runs = collect(gamma_specs(tuple(seeds)), lambda s: (s.config["target"], s.config["gamma"]))
-unet_runs = collect(unet_specs(tuple(seeds)), lambda s: (s.config["target"], s.config["weighting"]))
+gamma_runs = collect(vit_gamma_specs(tuple(seeds)), lambda s: (s.config["target"], s.config["gamma"]))
+unet_runs = collect(unet_grid_specs(tuple(seeds)), lambda s: (s.config["schedule"], s.config["target"], s.config["weighting"]))
 floor = fd_floor("digits", 400)
+threshold = MULTIPLE * floor.mean()
 
-# %% mystnb={"figure": {"caption": "FD-digits during training of the 0.22M-parameter ViT with min-SNR-\u03b3 for \u03b3 = 1, 5, 10 and 20 (light to dark), x0 target (left) and \u03b5 target (right): mean over three seeds and min\u2013max, log scale; grey: the noise floor, 400 real training digits. \u03b3 from 5 to 20 give overlapping curves; \u03b3 = 1 is behind.", "name": "fig-ablations-gamma"}} tags=["hide-input"]
+# %% [markdown] tags=[]
+# The paper's Table 2 varies γ of min-SNR-γ on ImageNet-256 (ViT-B, x0 target first, then ε and the UNet) and finds
+# "only minor variations in the FID score when γ is smaller than 20", with γ = 5 best or near it; its Table 1 shows that
+# min-SNR-5 "converges faster and achieves better FID score" than constant weights on a UNet too (the paper's
+# findings, Section 4.2). Both are measured here on the converged digits benchmark of the
+# [convergence page](exp_convergence.ipynb): the 0.85M-parameter ViT (cosine schedule) for γ, and the UNet of the same
+# size beside it under both schedules, 2400 steps, FD-digits of 400 EMA samples at 10 points, paired by seed.
+
+# %% mystnb={"figure": {"caption": "FD-digits during training of the ViT with min-SNR-\u03b3 for \u03b3 = 1, 5, 10 and 20 (light to dark), x0 target (left) and \u03b5 target (right), cosine schedule: mean over seeds and its 95 % bootstrap interval, log scale. Grey: the noise floor (400 real training digits; band: min\u2013max over 10 draws, dashed: mean); dotted: three times the floor, where the speed-ups are measured.", "name": "fig-ablations-gamma"}} tags=["hide-input"]
 fig, axes = figure(2, 3.2, sharey=True)
-for ax, target in zip(axes, ("x0", "eps")):
-    ax.axhspan(floor.min(), floor.max(), color="0.88", lw=0, zorder=0)
-    ax.axhline(floor.mean(), color="0.45", ls="--", lw=1, zorder=0, label="real digits (noise floor)")
+for ax, target in zip(axes, NAMES):
+    plot_noise_floor(ax, floor, (MULTIPLE,))
     for color, gamma in zip(gamma_shades("min-snr", len(GAMMAS)), GAMMAS):
-        if (target, gamma) not in gamma_runs: continue
-        steps, fd = curves(gamma_runs[(target, gamma)])
-        ax.plot(steps, fd.mean(0), color=color, label=f"γ = {gamma:g}")
-        ax.fill_between(steps, fd.min(0), fd.max(0), color=color, alpha=0.2, lw=0)
+        runs = gamma_runs.get((target, gamma))
+        if runs and any(r["status"] == "finished" for r in runs.values()):
+            plot_band(ax, *curve_band(runs), color=color, label=f"γ = {gamma:g}")
     ax.set(title=f"ViT, min-SNR-γ, target {NAMES[target]}", xlabel="training step", yscale="log")
 axes[0].set_ylabel("FD-digits (400 EMA samples)")
 fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=5)
 plt.show()
 
 # %% [markdown] tags=[]
-# As in the paper's Table 2, the result hardly depends on γ between 5 and 20, for both targets, and γ = 1 is clearly
-# worse. As in the paper's Table 1, min-SNR-5 beats const on a UNet backbone for both targets, in every seed: it reaches
-# const's best FD-digits 1.7× sooner with x0 and 2.3× sooner with ε. Caveat: the γ sweep is run on the small ViT, whose
-# samples after 800 steps are not yet digits (FD-digits 180–370 against a noise floor of about 6.5), so it measures
-# early training; the UNet runs converge (with x0, min-SNR-5 ends within the noise floor).
-#
 # ## Table 2: min-SNR-γ for γ = 1, 5, 10, 20
 #
-# The paper's Table 2 trains ViT-B on ImageNet-256 (x0 target, then also ε and the UNet) and finds "only minor
-# variations in the FID score when γ is smaller than 20", with γ = 5 best or near it (the paper's finding, Section 4.2).
-# Ours, on the short digits benchmark, final and best FD-digits over the 800 steps (mean and min–max over three seeds):
+# Per target and γ: the final FD-digits and class accuracy (mean over seeds [95 % bootstrap interval]), the paired
+# difference of the final FD-digits from γ = 5 (negative: this γ ends better), and the speed-up of γ = 5 over this γ at
+# three times the noise floor (Eq. {eq}`paired-speedup`; above 1, γ = 5 gets there sooner; ≥ and ≤ are bounds).
 
 # %% tags=["hide-input"]
-rows = []
-for target, gamma in [(t, g) for t in NAMES for g in GAMMAS if (t, g) in gamma_runs]:
-    _, fd = curves(gamma_runs[(target, gamma)])
-    _, acc = curves(gamma_runs[(target, gamma)], "class_acc")
-    rows.append([NAMES[target], f"{gamma:g}", len(fd), spread(fd[:, -1]), spread(fd.min(1)), spread(acc[:, -1], "{:.2f}")])
-display(Markdown(markdown_table(["target", "γ", "seeds", "final FD-digits", "best FD-digits", "class accuracy"], rows,
-                                align="lrrrrr")))
+rows, table2 = [], {}
+for target in NAMES:
+    five = gamma_runs.get((target, 5.0), {})
+    for gamma in GAMMAS:
+        runs = gamma_runs.get((target, gamma))
+        if not runs: continue
+        diff = paired_difference(runs, five) if gamma != 5.0 else np.array([])
+        speed = speedup_summary(evals_by_seed(five), evals_by_seed(runs), threshold) if gamma != 5.0 and five else None
+        table2[(target, gamma)] = {"final": finished_values(runs), "diff": diff, "speedup": speed}
+        rows.append([NAMES[target], f"{gamma:g}", len(runs), mean_interval(finished_values(runs)),
+                     mean_interval(finished_values(runs, "class_acc"), "{:.2f}"), mean_interval(diff) if len(diff) else "—",
+                     format_speedup(speed) if speed else "—"])
+display(Markdown(markdown_table(["target", "γ", "seeds", "final FD-digits", "class accuracy", "minus γ = 5, final FD",
+                                 f"speed-up of γ = 5 to FD {threshold:.1f}"], rows, align="lrrrrrr")))
 display(Markdown(f"Noise floor: 400 real training digits score FD-digits {spread(floor)} (10 draws); chance class "
                  "accuracy is 0.10."))
 
+
+# %% tags=["hide-input"]
+def gamma_sentence(target):
+    "What the paired differences from γ = 5 say for one target, from the table above."
+    parts = []
+    for gamma in GAMMAS:
+        entry = table2.get((target, gamma))
+        if gamma == 5.0 or entry is None: continue
+        sign = resolved(entry["diff"])
+        if sign is None: parts.append(f"γ = {gamma:g} has too few paired seeds yet")
+        else: parts.append(f"γ = {gamma:g} ends {'worse than' if sign > 0 else 'better than' if sign < 0 else 'level with'} "
+                           f"γ = 5 ({mean_interval(entry['diff'])} FD-digits)")
+    return f"With the {NAMES[target]} target, " + "; ".join(parts) + "." if parts else ""
+
+
+sentences = " ".join(filter(None, map(gamma_sentence, NAMES)))
+display(Markdown(f"**What we see.** {sentences} 'Level with' means the 95 % interval of the paired difference contains 0."
+                 if sentences else "*Only γ = 5 is stored yet.*"))
+
+
 # %% [markdown] tags=[]
-# **What we see.** As in the paper's Table 2, the result is flat for γ from 5 to 20: with x0 the final FD-digits is
-# 190, 179 and 194 (seed ranges overlapping), with ε 313, 292 and 316. γ = 1 is clearly worse for both targets (269 with
-# x0, 371 with ε): with γ = 1 the weight is capped at SNR = 1, which is reached only at t ≈ 500 of the cosine schedule,
-# so half of the timesteps are down-weighted to the level of the noisiest ones. The class accuracies (≈ 0.1, chance)
-# are the caveat: these ViT samples are not yet digits.
+# With γ = 1 the x0-space weight is capped at SNR = 1, which the cosine schedule reaches only at t ≈ 500, so half of the
+# timesteps are weighted as little as the noisiest ones; larger γ move the cap towards the clean end, where min-SNR-γ
+# approaches the SNR weighting (whose x0 runs do not learn to draw digits in 2400 steps, {numref}`fig-convergence-vit`).
 #
 # ## Table 1: the UNet backbone
 #
 # The paper's Table 1 trains a UNet of about ViT-B's size for 1M steps on ImageNet-256 and reports FID at several
-# points: min-SNR-5 "converges faster and achieves better FID score" than const for both x0 and ε (the paper's finding).
-# Ours: `unet_tiny` at 16 channels with one residual block per level (0.19M parameters; the ViT has 0.22M) and the
-# paper's UNet betas (0.9, 0.999), FD-digits at three points of the 800 steps:
+# points for const and min-SNR-5 with the x0 and ε targets. Ours: `unet_tiny` at 32 channels with one residual block per
+# level (0.76M parameters, 32 MFLOP per image; the ViT: 0.85M, 29), the paper's UNet betas (0.9, 0.999), fp32, under
+# both schedules; FD-digits at three points of the 2400 steps, and the speed-up of min-SNR-5 over const at three times
+# the noise floor. The curves of these runs, with the SNR and max-SNR-1 weightings beside them, are
+# {numref}`fig-convergence-unet`.
 
 # %% tags=["hide-input"]
-at = lambda r, step: next(e["fd"] for e in r["evals"] if e["step"] == step)
-rows, unet_speedup = [], {}
-for target in ("x0", "eps"):
-    for weighting in ("const", "min-snr"):
-        runs = list(unet_runs.get((target, weighting), {}).values())
-        if not runs: continue
-        rows.append([NAMES[target], LABELS[weighting], len(runs)] + [spread([at(r, step) for r in runs]) for step in (200, 400, 800)]
-                    + [spread([r["evals"][-1]["class_acc"] for r in runs], "{:.2f}")])
-    ours, base = unet_runs.get((target, "min-snr"), {}), unet_runs.get((target, "const"), {})
-    ratios = [speedup(ours[s]["evals"], base[s]["evals"]) for s in sorted(ours) if s in base]
-    if ratios: unet_speedup[target] = ratios
-display(Markdown(markdown_table(["target", "weighting", "seeds", "FD-digits at step 200", "at 400", "at 800 (final)",
-                                 "class accuracy"], rows, align="llrrrrr")))
-display(Markdown(markdown_table(
-    ["target", "speed-up of min-SNR-5 over const, per seed", "mean (min–max)"],
-    [[NAMES[t], ", ".join(("" if p["reached"] else "≤") + f"{p['ratio']:.2f}" for p in r), spread([p["ratio"] for p in r], "{:.2f}")]
-     for t, r in unet_speedup.items()], align="lrr")))
-display(Markdown(f"Speed-up: Eq. {{eq}}`speed-up`, paired by seed. Noise floor: FD-digits {spread(floor)}."))
+def fd_at(runs, step):
+    "FD-digits at `step` of every finished seed."
+    return np.array([next(e["fd"] for e in r["evals"] if e["step"] == step) for r in runs.values() if r["status"] == "finished"])
+
+
+POINTS = (480, 1200, 2400)
+rows, table1 = [], {}
+for schedule in SCHEDULES:
+    for target in NAMES:
+        const, ours = unet_runs.get((schedule, target, "const")), unet_runs.get((schedule, target, "min-snr"))
+        for label, runs in (("const", const), ("min-SNR-5", ours)):
+            if runs: rows.append([schedule, NAMES[target], label, len(runs), *[mean_interval(fd_at(runs, s)) for s in POINTS],
+                                  mean_interval(finished_values(runs, "class_acc"), "{:.2f}"), "", ""])
+        if const and ours:
+            speed = speedup_summary(evals_by_seed(ours), evals_by_seed(const), threshold)
+            diff = paired_difference(ours, const)
+            table1[(schedule, target)] = {"speedup": speed, "diff": diff}
+            rows[-1][-2:] = [format_speedup(speed), mean_interval(diff) if len(diff) else "—"]
+if rows:
+    display(Markdown(markdown_table(["schedule", "target", "weighting", "seeds", *[f"FD-digits at {s}" for s in POINTS],
+                                     "class accuracy", f"speed-up over const to FD {threshold:.1f}", "minus const, final FD"],
+                                    rows, align="lllrrrrrrr")))
+else:
+    display(Markdown("*The UNet runs are not stored yet.*"))
+
+
+# %% tags=["hide-input"]
+def unet_sentence(schedule, target):
+    "One clause per setting: the UNet speed-up and final difference of min-SNR-5 over const."
+    entry = table1[(schedule, target)]
+    sign = resolved(entry["diff"])
+    ends = ("(too few paired seeds to compare the final FD)" if sign is None else
+            f"and ends {'worse' if sign > 0 else 'better' if sign < 0 else 'level'} "
+            f"({mean_interval(entry['diff'])} FD-digits)")
+    return f"{schedule}, {NAMES[target]}: {format_speedup(entry['speedup'])} {ends}"
+
+
+if table1:
+    display(Markdown("**What we see.** Speed-up of min-SNR-5 over const on the UNet, and its final FD-digits against "
+                     "const's, paired by seed: " + "; ".join(unet_sentence(*k) for k in table1) + "."))
+
 
 # %% [markdown] tags=[]
-# **What we see.** As in the paper's Table 1, min-SNR-5 beats const on the UNet for both targets, in every seed: it
-# reaches const's best FD-digits 1.7× (1.5–1.9) sooner with x0 and 2.3× (1.8–2.8) sooner with ε, and ends lower
-# (x0: 9.1, within the noise floor, against 12.1, though const's x0 samples are classified a little more often
-# correctly, 0.98 against 0.93; ε: 36 against 1110 — with the ε target const's weight
-# $1/\mathrm{SNR}$ is enormous at the noisy end and the run does not learn to draw digits in 800 steps). The curves of
-# these runs, with the SNR and max-SNR-1 weightings beside them, are {numref}`fig-convergence-unet`.
+# **Caveats.** The recipe was tuned on the ViT with min-SNR-5 (x0, cosine), not on the UNet nor for any other γ, which
+# may favour γ = 5; three seeds give wide intervals, and a difference within the noise floor's range (printed under
+# Table 2) is within the noise of one evaluation.
 #
 # ## How these results were made
 #
 # ```bash
-# papermill nbs/exp_ablations.ipynb nbs/exp_ablations.ipynb --cwd . -p workers 2
+# python tools/run_converged.py --workers 2 --only "vit gamma" "unet grid"   # resumable; --status shows progress
+# papermill nbs/exp_ablations.ipynb nbs/exp_ablations.ipynb --cwd .   # this page (trains what is missing)
 # ```
 #
-# trains every run without a stored result (the γ sweep's 24 ViT runs, of which min-SNR-5 is shared with Figure 5, and
-# Table 1's 12 UNet runs) and stores each under `book/results/`; `-p quick True`, as the book build runs it, trains none.
+# The γ sweep is `minsnr.experiments.vit_gamma_specs` (24 runs, γ = 5 shared with Figure 5), the UNet
+# `unet_grid_specs` (48 runs, Table 1's const and min-SNR-5 among them); each result is stored under
+# `book/results/converged/`, and `-p quick True`, as the book build runs it, trains none.
 
 # %% tags=["remove-cell"]
-summary = {"table2": {f"{t}/{g:g}": float(np.mean([r["evals"][-1]["fd"] for r in runs.values()])) for (t, g), runs in gamma_runs.items()},
-           "unet_speedup": {t: {"mean": float(np.mean([p["ratio"] for p in r])), "min": float(np.min([p["ratio"] for p in r])),
-                                "max": float(np.max([p["ratio"] for p in r])), "n": len(r)} for t, r in unet_speedup.items()},
-           "floor": {"mean": float(floor.mean()), "min": float(floor.min()), "max": float(floor.max()), "n": 400},
-           "unet_fig5_speedup": {}}  # the UNet curves are drawn on the convergence page; the front page reads this key
-unet_all = collect(unet_convergence_specs(tuple(seeds)), lambda s: (s.config["target"], s.config["weighting"]))
-for target in ("x0", "eps"):
-    for weighting, _ in PAPER_STRATEGIES[:3]:
-        ours, base = unet_all.get((target, "min-snr"), {}), unet_all.get((target, weighting), {})
-        ratios = [speedup(ours[s]["evals"], base[s]["evals"])["ratio"] for s in sorted(ours) if s in base]
-        if ratios: summary["unet_fig5_speedup"][f"{target}/{weighting}"] = {
-            "mean": float(np.mean(ratios)), "min": float(np.min(ratios)), "max": float(np.max(ratios)), "n": len(ratios)}
+def entry(values):
+    return {"mean": float(np.mean(values)), "n": len(values)} if len(values) else None
+
+
+summary = {"floor": {"mean": float(floor.mean()), "min": float(floor.min()), "max": float(floor.max()), "n": 400},
+           "threshold": threshold,
+           "table2": {f"{t}/{g:g}": float(e["final"].mean()) for (t, g), e in table2.items() if len(e["final"])},
+           "table2_minus_gamma5": {f"{t}/{g:g}": entry(e["diff"]) for (t, g), e in table2.items() if g != 5.0},
+           "table1": {f"{sch}/{t}": {"speedup": {k: e["speedup"][k] for k in ("ratio", "interval", "kind", "seeds", "neither_reached")},
+                                     "minus_const": entry(e["diff"])} for (sch, t), e in table1.items()}}
 atomic_write_json(Path(results_dir, "summary", "ablations.json"), summary);

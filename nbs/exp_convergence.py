@@ -38,10 +38,11 @@ from IPython.display import Markdown, display
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook bar, which we do not use
 from minsnr.core import atomic_write_json
-from minsnr.experiments import (PAPER_STRATEGIES, SCHEDULES, TUNING_VARIANTS, VIT_DIGITS, bootstrap_interval, fd_floor,
-                                format_speedup, photo_specs, run_suite, speedup_summary, spread, tuning_specs,
+from minsnr.experiments import (PAPER_STRATEGIES, SCHEDULES, TUNING_VARIANTS, VIT_DIGITS, curve_band, evals_by_seed,
+                                fd_floor, final_trend, finished_values, format_speedup, group_runs, mean_interval,
+                                paired_difference, photo_specs, run_suite, speedup_summary, spread, tuning_specs,
                                 unet_grid_specs, vit_grid_specs)
-from minsnr.plotting import COLUMN_WIDTH, book_style, figure, markdown_table, strategy_color
+from minsnr.plotting import COLUMN_WIDTH, book_style, figure, markdown_table, plot_band, plot_noise_floor, strategy_color
 
 book_style()
 COMMAND = "papermill nbs/exp_convergence.ipynb nbs/exp_convergence.ipynb --cwd ."  # recorded in each new result file
@@ -54,18 +55,8 @@ MULTIPLES = (5, 3, 2)  # thresholds: these multiples of the FD noise floor, loos
 
 def collect(specs):
     "The stored (or newly trained) runs of `specs` as {(schedule, target, weighting): {seed: result}}."
-    limit = 0 if quick else max_new_runs
-    out = {}
-    for spec, result in zip(specs, run_suite(specs, results_dir, runs_dir, workers=workers, limit=limit, command=COMMAND)):
-        c = spec.config
-        if result is not None: out.setdefault((c.get("schedule", "cosine"), c["target"], c["weighting"]), {})[spec.seed] = result
-    return out
-
-
-def evals_by_seed(runs):
-    "{seed: evaluations}; a run that diverged never reaches any threshold within its planned steps (a bound, not a gap)."
-    never = lambda r: [{"step": r["spec"]["train_config"]["steps"], "fd": math.inf}] if r["status"] != "finished" else []
-    return {s: r["evals"] + never(r) for s, r in runs.items()}
+    results = run_suite(specs, results_dir, runs_dir, workers=workers, limit=0 if quick else max_new_runs, command=COMMAND)
+    return group_runs(specs, results, lambda s: (s.config.get("schedule", "cosine"), s.config["target"], s.config["weighting"]))
 
 
 def min_snr_speedup(by, schedule, target, baseline, multiple=3):
@@ -80,41 +71,9 @@ def with_min_snr(by, targets):
     return [(schedule, target) for schedule in SCHEDULES for target in targets if (schedule, target, "min-snr") in by]
 
 
-def curve_band(runs, key="fd"):
-    "Evaluation steps, the mean over finished seeds, and its 95 % bootstrap interval at each step (None with one seed)."
-    rs = [runs[s] for s in sorted(runs) if runs[s]["status"] == "finished"]  # a diverged run is listed under the table
-    steps = np.array([e["step"] for e in rs[0]["evals"]])
-    values = np.array([[e[key] for e in r["evals"]] for r in rs])
-    band = np.array([bootstrap_interval(col) for col in values.T]).T if len(rs) > 1 else None
-    return steps, values.mean(0), band
-
-
 def plot_runs(ax, runs, color, label, key="fd"):
-    "Mean over seeds (line) and its 95 % bootstrap interval (band)."
-    if not any(r["status"] == "finished" for r in runs.values()): return
-    steps, mean, band = curve_band(runs, key)
-    ax.plot(steps, mean, color=color, label=label)
-    if band is not None: ax.fill_between(steps, band[0], band[1], color=color, alpha=0.2, lw=0)
-
-
-def plot_floor(ax, floor):
-    "The noise floor of FD (grey band: min–max over draws of real digits; dashed: mean) and the thresholds (dotted)."
-    ax.axhspan(floor.min(), floor.max(), color="0.88", lw=0, zorder=0)
-    ax.axhline(floor.mean(), color="0.45", ls="--", lw=1, zorder=0, label="real digits (noise floor)")
-    for m in MULTIPLES: ax.axhline(m * floor.mean(), color="0.6", ls=":", lw=0.8, zorder=0)
-
-
-def final(runs, key="fd"):
-    "The last evaluation of every finished seed."
-    return np.array([r["evals"][-1][key] for r in runs.values() if r["status"] == "finished"])
-
-
-def with_interval(values, fmt="{:.1f}"):
-    "'mean [low, high]' with the 95 % bootstrap interval over seeds (just the value with one seed)."
-    if len(values) == 0: return "—"
-    if len(values) == 1: return fmt.format(values[0])
-    low, high = bootstrap_interval(values)
-    return f"{fmt.format(values.mean())} [{fmt.format(low)}, {fmt.format(high)}]"
+    "Mean over finished seeds (line) and its 95 % bootstrap interval (band); a diverged run is listed under the tables."
+    if any(r["status"] == "finished" for r in runs.values()): plot_band(ax, *curve_band(runs, key), color=color, label=label)
 
 
 vit = collect(vit_grid_specs(tuple(seeds)))
@@ -143,7 +102,7 @@ def plot_grid(by, targets, height, prefix=""):
     fig, axes = plt.subplots(2, len(targets), figsize=(COLUMN_WIDTH, height), layout="constrained", sharex=True, sharey=True)
     for row, schedule in zip(axes, SCHEDULES):
         for ax, target in zip(row, targets):
-            plot_floor(ax, floor)
+            plot_noise_floor(ax, floor, MULTIPLES)
             for weighting, _ in PAPER_STRATEGIES:
                 if (schedule, target, weighting) in by:
                     plot_runs(ax, by[(schedule, target, weighting)], strategy_color(weighting), LABELS[weighting])
@@ -164,8 +123,8 @@ def answer_table(by, targets):
     for schedule, target in with_min_snr(by, targets):
         ours = by[(schedule, target, "min-snr")]
         cells = [format_speedup(s) if (s := min_snr_speedup(by, schedule, target, b)) else "—" for b in BASELINES]
-        rows.append([schedule, NAMES[target], len(ours), *cells, with_interval(final(ours)),
-                     with_interval(final(ours, "class_acc"), "{:.2f}")])
+        rows.append([schedule, NAMES[target], len(ours), *cells, mean_interval(finished_values(ours)),
+                     mean_interval(finished_values(ours, "class_acc"), "{:.2f}")])
     return rows
 
 
@@ -217,13 +176,6 @@ display(Markdown(f"Noise floor: 400 real training digits score FD-digits {spread
 # paired difference of min-SNR-5's final FD from each baseline's (negative: min-SNR-5 ends better):
 
 # %% tags=["hide-input"]
-def last_change(runs):
-    "The change of the mean FD over seeds across the last three evaluations (the last 480 steps), as a fraction."
-    if not any(r["status"] == "finished" for r in runs.values()): return math.nan
-    _, mean, _ = curve_band(runs)
-    return mean[-1] / mean[-3] - 1
-
-
 def final_rows(by, targets):
     "One row per schedule, target and weighting: final FD, its trend, class accuracy, and min-SNR-5's paired difference."
     rows = []
@@ -233,11 +185,9 @@ def final_rows(by, targets):
             for weighting, _ in PAPER_STRATEGIES:
                 runs = by.get((schedule, target, weighting))
                 if not runs: continue
-                shared = sorted(s for s in set(ours) & set(runs) if ours[s]["status"] == runs[s]["status"] == "finished")
-                diff = np.array([ours[s]["evals"][-1]["fd"] - runs[s]["evals"][-1]["fd"] for s in shared])
-                rows.append([schedule, NAMES[target], LABELS[weighting], len(runs), with_interval(final(runs)),
-                             "—" if math.isnan(change := last_change(runs)) else f"{100 * change:+.0f} %", with_interval(final(runs, "class_acc"), "{:.2f}"),
-                             "—" if weighting == "min-snr" else with_interval(diff)])
+                rows.append([schedule, NAMES[target], LABELS[weighting], len(runs), mean_interval(finished_values(runs)),
+                             "—" if math.isnan(change := final_trend(runs)) else f"{100 * change:+.0f} %", mean_interval(finished_values(runs, "class_acc"), "{:.2f}"),
+                             "—" if weighting == "min-snr" else mean_interval(paired_difference(ours, runs))])
     return rows
 
 
@@ -412,7 +362,7 @@ axes[0].legend()
 plt.show()
 
 # %% tags=["hide-input"]
-rows = [[LABELS[w], len(runs), with_interval(final(runs)), with_interval(final(runs, "class_acc"), "{:.2f}")]
+rows = [[LABELS[w], len(runs), mean_interval(finished_values(runs)), mean_interval(finished_values(runs, "class_acc"), "{:.2f}")]
         for w in ("const", "min-snr") if (runs := photo.get(("cosine", "x0", w)))]
 display(Markdown(markdown_table(["weighting", "seeds", "final FD-photo-patches", "class accuracy"], rows)))
 display(Markdown(f"Noise floor: 300 real training patches score FD-photo-patches {spread(photo_floor)} (10 draws); "
@@ -451,6 +401,6 @@ for key, by, targets in (("speedup", vit, TARGETS), ("unet_speedup", unet, ("x0"
         summary[key][f"{schedule}/{target}/{weighting}"] = {str(m): summary_entry(by, schedule, target, weighting, m)
                                                              for m in MULTIPLES}
 for (schedule, target, weighting), runs in vit.items():
-    summary["final_fd"][f"{schedule}/{target}/{weighting}"] = float(final(runs).mean())
-    summary["final_class_acc"][f"{schedule}/{target}/{weighting}"] = float(final(runs, "class_acc").mean())
+    summary["final_fd"][f"{schedule}/{target}/{weighting}"] = float(finished_values(runs).mean())
+    summary["final_class_acc"][f"{schedule}/{target}/{weighting}"] = float(finished_values(runs, "class_acc").mean())
 atomic_write_json(Path(results_dir, "summary", "convergence.json"), summary);
