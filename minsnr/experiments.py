@@ -30,15 +30,14 @@ from .trainer import AUTOCAST_DTYPES, TrainConfig, load_run, train
 from .weighting import timestep_sampler
 
 # %% auto 0
-__all__ = ['DIGITS_BENCHMARK', 'DEFAULT_EVAL_STEPS', 'PAPER_STRATEGIES', 'UNET_DIGITS', 'PHOTO_BENCHMARK', 'VIT_DIGITS',
-           'CONVERGED_EVAL_STEPS', 'UNET_DIGITS_CONVERGED', 'SCHEDULES', 'BEYOND_VARIANTS', 'TUNING_BASE',
-           'TUNING_VARIANTS', 'RunSpec', 'spec_hash', 'result_path', 'load_result', 'save_result', 'convergence_specs',
-           'gamma_specs', 'beyond_specs', 'unet_specs', 'unet_convergence_specs', 'photo_specs', 'vit_grid_specs',
-           'vit_gamma_specs', 'vit_beyond_specs', 'unet_grid_specs', 'tuning_specs', 'evaluate', 'RunStopped',
-           'train_and_evaluate', 'run_spec', 'run_suite', 'steps_to_reach', 'speedup', 'steps_or_bound',
-           'paired_speedups', 'bootstrap_interval', 'speedup_summary', 'format_speedup', 'spread', 'group_runs',
-           'evals_by_seed', 'finished_values', 'mean_interval', 'curve_band', 'paired_difference', 'final_trend',
-           'fd_floor', 'loss_by_bin', 'ConflictSpec', 'conflict_specs', 'converged_conflict_specs', 'timestep_conflict']
+__all__ = ['DIGITS_BENCHMARK', 'DEFAULT_EVAL_STEPS', 'PAPER_STRATEGIES', 'PHOTO_BENCHMARK', 'VIT_DIGITS', 'CONVERGED_EVAL_STEPS',
+           'UNET_DIGITS_CONVERGED', 'SCHEDULES', 'BEYOND_VARIANTS', 'TUNING_BASE', 'TUNING_VARIANTS', 'RunSpec',
+           'spec_hash', 'result_path', 'load_result', 'save_result', 'photo_specs', 'vit_grid_specs', 'vit_gamma_specs',
+           'vit_beyond_specs', 'unet_grid_specs', 'tuning_specs', 'evaluate', 'RunStopped', 'train_and_evaluate',
+           'run_spec', 'run_suite', 'steps_to_reach', 'speedup', 'steps_or_bound', 'paired_speedups',
+           'bootstrap_interval', 'speedup_summary', 'format_speedup', 'spread', 'group_runs', 'evals_by_seed',
+           'finished_values', 'mean_interval', 'curve_band', 'paired_difference', 'final_trend', 'fd_floor',
+           'loss_by_bin', 'ConflictSpec', 'converged_conflict_specs', 'timestep_conflict']
 
 # %% ../nbs/12_experiments.ipynb
 DIGITS_BENCHMARK = dict(
@@ -162,44 +161,6 @@ def save_result(
 
 # %% ../nbs/12_experiments.ipynb
 PAPER_STRATEGIES = (("const", None), ("snr", None), ("max-snr", 1.0), ("min-snr", 5.0))  # Figure 5's weightings and γ
-UNET_DIGITS = dict(model="unet_tiny", model_kwargs={"model_channels": 16, "num_res_blocks": 1, "num_head_channels": 16},
-                   betas=(0.9, 0.999))  # a 0.19M-parameter UNet (close to the ViT's 0.22M), the paper's UNet betas
-
-
-def convergence_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
-    "Figure 5 and 6: const, SNR, max-SNR-1 and min-SNR-5 with x0, ε and v targets."
-    return [RunSpec("digits", {**DIGITS_BENCHMARK, "target": target, "weighting": w, "gamma": g}, seed=s)
-            for s in seeds for target in ("x0", "eps", "v") for w, g in PAPER_STRATEGIES]
-
-
-def gamma_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
-    "Table 2: min-SNR-γ for γ in 1, 5, 10, 20 with x0 and ε targets."
-    return [RunSpec("digits", {**DIGITS_BENCHMARK, "target": target, "weighting": "min-snr", "gamma": g}, seed=s)
-            for s in seeds for target in ("x0", "eps") for g in (1.0, 5.0, 10.0, 20.0)]
-
-
-def beyond_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
-    "Beyond the paper, all with the ε target: soft-min-SNR-5, P2, and the plain ε loss with logit-normal timesteps, the curriculum schedule, momentum decay."
-    eps = {**DIGITS_BENCHMARK, "target": "eps"}
-    variants = [{"weighting": "soft-min-snr", "gamma": 5.0}, {"weighting": "p2", "gamma": 1.0},
-                {"weighting": "snr", "gamma": None, "timestep_sampler": "logit-normal"},
-                {"weighting": "snr", "gamma": None, "timestep_sampler": "curriculum"},
-                {"weighting": "snr", "gamma": None, "beta1_end": 0.9}]
-    return [RunSpec("digits", {**eps, **v}, seed=s) for s in seeds for v in variants]
-
-
-def unet_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
-    "Table 1: the UNet backbone, const against min-SNR-5, x0 and ε targets."
-    return [RunSpec("digits", {**DIGITS_BENCHMARK, **UNET_DIGITS, "target": target, "weighting": w, "gamma": g}, seed=s)
-            for s in seeds for target in ("x0", "eps") for w, g in (("const", None), ("min-snr", 5.0))]
-
-
-def unet_convergence_specs(seeds=(0, 1, 2)) -> list[RunSpec]:
-    "Figure 5 on the UNet for the x0 and ε targets: all four weightings (includes Table 1's runs)."
-    return [RunSpec("digits", {**DIGITS_BENCHMARK, **UNET_DIGITS, "target": target, "weighting": w, "gamma": g}, seed=s)
-            for s in seeds for target in ("x0", "eps") for w, g in PAPER_STRATEGIES]
-
-
 PHOTO_BENCHMARK = dict(DIGITS_BENCHMARK, dataset="photo-patches", model_kwargs={"embed_dim": 64, "patch_size": 4},
                        steps=600)  # 32×32×3 crops of six photographs, 64 patch tokens: ~4× the digits' cost per step
 
@@ -686,18 +647,13 @@ class ConflictSpec:
     def run(self, out_dir: Path) -> dict: return timestep_conflict(self, out_dir)
 
 
-def conflict_specs(
+def converged_conflict_specs(
     seeds=(0, 1, 2),  # pre-training seeds
     finetune_steps: int = 200,  # optimizer steps on each band
 ) -> list[ConflictSpec]:
-    "Figure 2: the benchmark (min-SNR-5, x0) pre-trained, then fine-tuned on [100, 200), [200, 300) and [300, 400)."
-    return [ConflictSpec(RunSpec("conflict", {**DIGITS_BENCHMARK}, seed=s, eval_steps=()), finetune_steps=finetune_steps)
+    "Figure 2 on the converged ViT: pre-trained with min-SNR-5 (x0), fine-tuned on [100, 200), [200, 300) and [300, 400)."
+    return [ConflictSpec(RunSpec("conflict", dict(VIT_DIGITS), seed=s, eval_steps=()), finetune_steps=finetune_steps)
             for s in seeds]
-
-
-def converged_conflict_specs(seeds=(0, 1, 2)) -> list[ConflictSpec]:
-    "Figure 2 on the converged ViT: pre-trained with min-SNR-5 (x0), fine-tuned 200 steps on each band."
-    return [ConflictSpec(RunSpec("conflict", dict(VIT_DIGITS), seed=s, eval_steps=())) for s in seeds]
 
 # %% ../nbs/12_experiments.ipynb
 def timestep_conflict(

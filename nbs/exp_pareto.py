@@ -52,8 +52,8 @@
 
 # %% tags=["parameters"]
 seeds = [0, 1, 2]  # training seeds
-steps = 600  # training steps per seed (min-SNR-5, x0, global batch 64)
-checkpoints = [100, 300, 600]  # steps at which the gradients are analysed (multiples of their gcd are checkpointed)
+steps = 2400  # training steps per seed: the converged benchmark's (x0 target, global batch 64)
+checkpoints = [240, 1200, 2400]  # steps at which the gradients are analysed (multiples of their gcd are checkpointed)
 num_bins = 10  # K: timestep bins of equal width over [0, 1000)
 reference_samples = 512  # samples per bin for the gradients of Figure 4
 samples_per_bin = [4, 16, 64, 256, 1024]  # Figure 3: n, samples per bin of one gradient estimate (≤ 1438 digits)
@@ -80,7 +80,7 @@ from IPython.display import Markdown, display
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook bar, which we do not use
 from minsnr.core import atomic_write_json
-from minsnr.experiments import run_suite
+from minsnr.experiments import VIT_DIGITS, run_suite
 from minsnr.pareto import min_norm_weights, pareto_objective, per_bin_gradients, strategy_bin_weights, ugd_weights
 from minsnr.plotting import book_style, figure, markdown_table, strategy_color
 from minsnr.schedule import get_schedule
@@ -97,9 +97,9 @@ schedule = get_schedule("cosine", 1000)
 def train_config(seed: int, weighting: str = "min-snr", out_dir: str | Path = runs_dir) -> TrainConfig:
     "The training run of `seed` with `weighting` in `out_dir`/`weighting`, checkpointed at multiples of the checkpoints' gcd."
     every = math.gcd(*checkpoints)
-    return TrainConfig(dataset="digits", model="vit_tiny", model_kwargs={"embed_dim": 64}, target="x0", weighting=weighting,
-                       lr=1e-3, global_batch=64, steps=steps, ema_decay=0.99, ema_warmup_power=None, ckpt_every=every, keep_ckpts=steps // every,
-                       log_every=50, out_dir=f"{out_dir}/{weighting}", progress=False, seed=seed)
+    gamma = dict(STRATEGIES.values())[weighting]
+    return TrainConfig(**{**VIT_DIGITS, "weighting": weighting, "gamma": gamma, "steps": steps, "ckpt_every": every,
+                          "keep_ckpts": steps // every, "out_dir": f"{out_dir}/{weighting}", "progress": False, "seed": seed})
 
 
 def experiment_config(seed: int) -> dict:

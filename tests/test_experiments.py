@@ -8,19 +8,18 @@ import papermill
 import pytest
 
 import minsnr.experiments as experiments
-from minsnr.experiments import (DIGITS_BENCHMARK, ConflictSpec, RunSpec, beyond_specs, conflict_specs,
-                                converged_conflict_specs, convergence_specs, gamma_specs, load_result, photo_specs,
-                                result_path, run_suite, save_result, spec_hash, spread, tuning_specs, unet_convergence_specs,
+from minsnr.experiments import (DIGITS_BENCHMARK, ConflictSpec, RunSpec,
+                                converged_conflict_specs, load_result, photo_specs,
+                                result_path, run_suite, save_result, spec_hash, spread, tuning_specs,
                                 unet_grid_specs, vit_beyond_specs, vit_gamma_specs, vit_grid_specs)
 from minsnr.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "book" / "results"
-ALL_SPECS = convergence_specs() + gamma_specs() + beyond_specs() + unet_convergence_specs() + photo_specs() + conflict_specs()
 # the converged benchmark's suites (trained over several sittings: they may be partly stored) and its tuning runs
 CONVERGED_SPECS = (vit_grid_specs() + [s for s in vit_gamma_specs() + vit_beyond_specs() if s not in vit_grid_specs()]
                    + unet_grid_specs() + converged_conflict_specs() + tuning_specs())
-STORE_SUITES = ("digits", "photo", "conflict", "pareto", "converged", "tuning")
+STORE_SUITES = ("photo", "conflict", "pareto", "converged", "tuning")
 
 
 def test_every_stored_record_is_named_by_the_hash_of_its_spec():
@@ -35,8 +34,8 @@ def test_every_stored_record_is_named_by_the_hash_of_its_spec():
 
 def test_every_stored_result_matches_its_spec_and_is_complete():
     "A result file belongs to a spec of the current suites (else it is stale) and has every evaluation it promised."
-    stored = {p.resolve() for suite in ("digits", "photo", "conflict", "converged", "tuning") for p in (RESULTS / suite).glob("*.json")}
-    by_path = {result_path(s, RESULTS).resolve(): s for s in ALL_SPECS + CONVERGED_SPECS}
+    stored = {p.resolve() for suite in ("photo", "conflict", "converged", "tuning") for p in (RESULTS / suite).glob("*.json")}
+    by_path = {result_path(s, RESULTS).resolve(): s for s in photo_specs() + CONVERGED_SPECS}
     assert stored <= set(by_path), f"result files of no current spec: {sorted(p.name for p in stored - set(by_path))}"
     for path in stored:
         spec, result = by_path[path], json.loads(path.read_text())
@@ -48,19 +47,25 @@ def test_every_stored_result_matches_its_spec_and_is_complete():
 
 def test_every_stored_spec_records_the_trainconfig_it_resolves_to_today():
     "Each record of a RunSpec (or a ConflictSpec's pre-training) holds the full resolved TrainConfig, and today's defaults give the same."
-    for suite, cls in (("digits", RunSpec), ("photo", RunSpec), ("conflict", ConflictSpec), ("converged", RunSpec),
+    for suite, cls in (("photo", RunSpec), ("conflict", ConflictSpec), ("converged", RunSpec),
                        ("tuning", RunSpec)):
         for path in (RESULTS / suite).glob("*.json"):
             recorded = json.loads(path.read_text())["spec"]
             assert cls.from_json(recorded).to_json() == recorded, path.name
 
 
-def test_at_least_three_seeds_per_setting():
-    "Every setting of the book's comparisons has ≥ 3 seeds stored (the figures show the spread over them)."
+def seeds_by_setting(specs) -> dict:
+    "{setting: stored seeds}, a setting being a spec's suite and name without its seed."
     settings = {}
-    for spec in ALL_SPECS:
+    for spec in specs:
         seeds = settings.setdefault(spec.suite + "/" + spec.name.rsplit("_s", 1)[0], set())
         if load_result(spec, RESULTS) is not None: seeds.add(spec.to_json().get("seed", spec.to_json().get("pretrain", {}).get("seed")))
+    return settings
+
+
+def test_at_least_three_seeds_per_setting():
+    "Every setting of the photo-patches check and of Figure 2 has ≥ 3 seeds stored (the figures show the spread over them)."
+    settings = seeds_by_setting(photo_specs() + converged_conflict_specs())
     few = {k: sorted(v) for k, v in settings.items() if len(v) < 3}
     assert settings and not few, f"settings with fewer than 3 seeds: {few}"
 
@@ -207,7 +212,7 @@ def test_migration_renames_legacy_records_without_rerunning(tmp_path):
     "tools/migrate_results.py moves each legacy record (named by RunSpec.name) to its content-addressed name, once."
     migrate = migrate_tool()
     run = RunSpec("digits", {**DIGITS_BENCHMARK, "target": "eps"}, seed=1)
-    conflict = conflict_specs((2,))[0]
+    conflict = converged_conflict_specs((2,))[0]
     legacy = {
         "digits/vit_tiny_eps_min-snr-5_s1.json": {"spec": migrate.stated(run), "name": run.name, "status": "finished", "evals": [1]},
         "conflict/vit_tiny_x0_min-snr-5_s2.json": {"spec": migrate.stated(conflict.pretrain), "name": conflict.name,
@@ -228,7 +233,7 @@ def test_migration_renames_legacy_records_without_rerunning(tmp_path):
 def test_migration_rekeys_store_records_without_the_resolved_config(tmp_path):
     "A store record hashed before the spec held its resolved TrainConfig moves to its new name, its result unchanged."
     migrate = migrate_tool()
-    run, conflict = RunSpec("digits", {**DIGITS_BENCHMARK, "target": "v"}, seed=4), conflict_specs((5,))[0]
+    run, conflict = RunSpec("digits", {**DIGITS_BENCHMARK, "target": "v"}, seed=4), converged_conflict_specs((5,))[0]
     old_specs = [(run, migrate.stated(run)), (conflict, {**conflict.to_json(), "pretrain": migrate.stated(conflict.pretrain)})]
     old_paths = []
     for spec, old_spec in old_specs:
