@@ -31,13 +31,13 @@ from .weighting import timestep_sampler
 
 # %% auto 0
 __all__ = ['DIGITS_BENCHMARK', 'DEFAULT_EVAL_STEPS', 'PAPER_STRATEGIES', 'PHOTO_BENCHMARK', 'VIT_DIGITS', 'CONVERGED_EVAL_STEPS',
-           'UNET_DIGITS_CONVERGED', 'SCHEDULES', 'BEYOND_VARIANTS', 'TUNING_BASE', 'TUNING_VARIANTS', 'RunSpec',
-           'spec_hash', 'result_path', 'load_result', 'save_result', 'photo_specs', 'vit_grid_specs', 'vit_gamma_specs',
-           'vit_beyond_specs', 'unet_grid_specs', 'tuning_specs', 'evaluate', 'RunStopped', 'train_and_evaluate',
-           'run_spec', 'run_suite', 'steps_to_reach', 'speedup', 'steps_or_bound', 'paired_speedups',
-           'bootstrap_interval', 'speedup_summary', 'format_speedup', 'spread', 'group_runs', 'evals_by_seed',
-           'finished_values', 'mean_interval', 'curve_band', 'paired_difference', 'final_trend', 'fd_floor',
-           'loss_by_bin', 'ConflictSpec', 'converged_conflict_specs', 'timestep_conflict']
+           'UNET_DIGITS_CONVERGED', 'SCHEDULES', 'BEYOND_VARIANTS', 'LONG_EVAL_STEPS', 'TUNING_BASE', 'TUNING_VARIANTS',
+           'RunSpec', 'spec_hash', 'result_path', 'load_result', 'save_result', 'photo_specs', 'vit_grid_specs',
+           'vit_gamma_specs', 'vit_beyond_specs', 'unet_grid_specs', 'vit_long_specs', 'tuning_specs', 'evaluate',
+           'RunStopped', 'train_and_evaluate', 'run_spec', 'run_suite', 'steps_to_reach', 'speedup', 'steps_or_bound',
+           'paired_speedups', 'bootstrap_interval', 'speedup_summary', 'format_speedup', 'spread', 'group_runs',
+           'evals_by_seed', 'finished_values', 'mean_interval', 'curve_band', 'paired_difference', 'final_trend',
+           'fd_floor', 'loss_by_bin', 'ConflictSpec', 'converged_conflict_specs', 'timestep_conflict']
 
 # %% ../nbs/12_experiments.ipynb
 DIGITS_BENCHMARK = dict(
@@ -220,6 +220,16 @@ def unet_grid_specs(seeds=(0, 1, 2), schedules=SCHEDULES) -> list[RunSpec]:
     "Figure 5 on the UNet beside the converged ViT: the four weightings × x0, ε × both schedules."
     return [_converged("converged", {**UNET_DIGITS_CONVERGED, "schedule": sch, "target": target, "weighting": w, "gamma": g}, s)
             for s in seeds for sch in schedules for target in ("x0", "eps") for w, g in PAPER_STRATEGIES]
+
+
+LONG_EVAL_STEPS = CONVERGED_EVAL_STEPS + (2880, 3360, 3840, 4320, 4800)  # the same points, then every 480 steps to 4800
+
+
+def vit_long_specs(seeds=(0, 1, 2), schedules=SCHEDULES) -> list[RunSpec]:
+    "Figure 5's const and min-SNR-5 runs trained twice as long (4800 steps, suite 'long'): do their final qualities differ once the curves flatten?"
+    return [RunSpec("long", {**VIT_DIGITS, "schedule": sch, "target": target, "weighting": w, "gamma": g, "steps": 4800}, seed=s,
+                    eval_steps=LONG_EVAL_STEPS)
+            for sch in schedules for s in seeds for target in ("x0", "eps", "v") for w, g in (("const", None), ("min-snr", 5.0))]
 
 # %% ../nbs/12_experiments.ipynb
 TUNING_BASE = dict(
