@@ -63,6 +63,17 @@ def test_resumed_run_equals_uninterrupted_bit_for_bit(tmp_path, sampler):
     assert [l["step"] for l in lines] == [1, 2, 3, 4, 5, 6] and len(lines[0]["x0_mse_by_bin"]) == trainer.NUM_BINS
 
 
+def test_a_longer_run_repeats_a_shorter_one_step_for_step(tmp_path):
+    "With a constant lr after warm-up and the EMA warm-up counting updates, nothing in the first steps depends on the run's length."
+    data = Blobs()
+    kw = dict(warmup_steps=2, ckpt_every=4, keep_ckpts=2, precision="bf16")
+    train(config(tmp_path, "short", steps=4, **kw), data)
+    train(config(tmp_path, "long", steps=8, **kw), data)
+    short, long = (trainer.load_checkpoint(trainer.checkpoint_path(tmp_path / n, 4)) for n in ("short", "long"))
+    for part in ("model", "ema"):
+        for key in short[part]: assert torch.equal(short[part][key], long[part][key]), f"{part}.{key} differs at step 4"
+
+
 def test_crash_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
     data = Blobs()
     real_save, calls = torch.save, []
