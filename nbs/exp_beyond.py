@@ -73,7 +73,7 @@ WEIGHTINGS = [REFERENCE, PLAIN, "soft-min-SNR-5", "P2 (k = 1, γ = 1)", "debiase
 OTHERS = [REFERENCE, PLAIN] + [m for m in dict.fromkeys(method(s)[0] for s in specs) if m not in WEIGHTINGS]
 
 # %% mystnb={"figure": {"caption": "FD-digits during training of the ViT, \u03b5 target, cosine schedule: other loss weightings (left) and changes to the timesteps or the optimiser on top of the plain \u03b5 loss (right), each against min-SNR-5 (thick) and the plain \u03b5 loss. Mean over seeds and its 95 % bootstrap interval, log scale; grey: the noise floor (400 real training digits); dotted: three times the floor, where the speed-ups are measured.", "name": "fig-beyond-fd"}} tags=["hide-input"]
-fig, axes = figure(2, 3.6, sharey=True)
+fig, axes = figure(2, 4.6, sharey=True)
 for ax, names, title in zip(axes, (WEIGHTINGS, OTHERS), ("loss weightings", "timesteps and optimiser, on the ε loss")):
     plot_noise_floor(ax, floor, (MULTIPLE,))
     for name in names:
@@ -85,7 +85,7 @@ for ax, names, title in zip(axes, (WEIGHTINGS, OTHERS), ("loss weightings", "tim
     ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
     ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, fontsize=8, frameon=False)
 axes[0].set_ylabel("FD-digits (400 EMA samples)")
 plt.show()
 
