@@ -33,11 +33,12 @@ from .weighting import timestep_sampler
 __all__ = ['DIGITS_BENCHMARK', 'DEFAULT_EVAL_STEPS', 'PAPER_STRATEGIES', 'PHOTO_BENCHMARK', 'VIT_DIGITS', 'CONVERGED_EVAL_STEPS',
            'UNET_DIGITS_CONVERGED', 'SCHEDULES', 'BEYOND_VARIANTS', 'LONG_EVAL_STEPS', 'TUNING_BASE', 'TUNING_VARIANTS',
            'RunSpec', 'spec_hash', 'result_path', 'load_result', 'save_result', 'photo_specs', 'vit_grid_specs',
-           'vit_gamma_specs', 'vit_beyond_specs', 'unet_grid_specs', 'vit_long_specs', 'tuning_specs', 'evaluate',
-           'RunStopped', 'train_and_evaluate', 'run_spec', 'run_suite', 'steps_to_reach', 'speedup', 'steps_or_bound',
-           'paired_speedups', 'bootstrap_interval', 'speedup_summary', 'format_speedup', 'spread', 'group_runs',
-           'evals_by_seed', 'finished_values', 'mean_interval', 'curve_band', 'paired_difference', 'final_trend',
-           'fd_floor', 'loss_by_bin', 'ConflictSpec', 'converged_conflict_specs', 'timestep_conflict']
+           'vit_gamma_specs', 'vit_beyond_specs', 'unet_grid_specs', 'vit_long_specs', 'precision_check_specs',
+           'tuning_specs', 'evaluate', 'RunStopped', 'train_and_evaluate', 'run_spec', 'run_suite', 'steps_to_reach',
+           'speedup', 'steps_or_bound', 'paired_speedups', 'bootstrap_interval', 'speedup_summary', 'format_speedup',
+           'spread', 'group_runs', 'evals_by_seed', 'finished_values', 'mean_interval', 'curve_band',
+           'paired_difference', 'final_trend', 'fd_floor', 'loss_by_bin', 'ConflictSpec', 'converged_conflict_specs',
+           'timestep_conflict']
 
 # %% ../nbs/12_experiments.ipynb
 DIGITS_BENCHMARK = dict(
@@ -230,6 +231,12 @@ def vit_long_specs(seeds=(0, 1, 2), schedules=SCHEDULES) -> list[RunSpec]:
     return [RunSpec("long", {**VIT_DIGITS, "schedule": sch, "target": target, "weighting": w, "gamma": g, "steps": 4800}, seed=s,
                     eval_steps=LONG_EVAL_STEPS)
             for sch in schedules for s in seeds for target in ("x0", "eps", "v") for w, g in (("const", None), ("min-snr", 5.0))]
+
+
+def precision_check_specs(seeds=(0,)) -> list[RunSpec]:
+    "The benchmark's fast path against the slow one: min-SNR-5 (x0, cosine) in fp32 with the fused attention (suite 'precision'), for the grid's bf16 run of the same seed."
+    return [RunSpec("precision", {**VIT_DIGITS, "precision": "fp32", "model_kwargs": {"fused_attn": True}}, seed=s,
+                    eval_steps=CONVERGED_EVAL_STEPS) for s in seeds]
 
 # %% ../nbs/12_experiments.ipynb
 TUNING_BASE = dict(

@@ -8,7 +8,7 @@ import papermill
 import pytest
 
 import minsnr.experiments as experiments
-from minsnr.experiments import (DIGITS_BENCHMARK, ConflictSpec, RunSpec,
+from minsnr.experiments import (DIGITS_BENCHMARK, ConflictSpec, RunSpec, precision_check_specs,
                                 converged_conflict_specs, load_result, photo_specs,
                                 result_path, run_suite, save_result, spec_hash, spread, tuning_specs,
                                 unet_grid_specs, vit_beyond_specs, vit_gamma_specs, vit_grid_specs, vit_long_specs)
@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "book" / "results"
 # the converged benchmark's suites (trained over several sittings: they may be partly stored) and its tuning runs
 CONVERGED_SPECS = (vit_grid_specs() + [s for s in vit_gamma_specs() + vit_beyond_specs() if s not in vit_grid_specs()]
-                   + unet_grid_specs() + vit_long_specs() + converged_conflict_specs() + tuning_specs())
-STORE_SUITES = ("photo", "conflict", "pareto", "converged", "long", "tuning")
+                   + unet_grid_specs() + vit_long_specs() + precision_check_specs() + converged_conflict_specs()
+                   + tuning_specs())
+STORE_SUITES = ("photo", "conflict", "pareto", "converged", "long", "precision", "tuning")
 
 
 def test_every_stored_record_is_named_by_the_hash_of_its_spec():
@@ -34,7 +35,7 @@ def test_every_stored_record_is_named_by_the_hash_of_its_spec():
 
 def test_every_stored_result_matches_its_spec_and_is_complete():
     "A result file belongs to a spec of the current suites (else it is stale) and has every evaluation it promised."
-    stored = {p.resolve() for suite in ("photo", "conflict", "converged", "long", "tuning") for p in (RESULTS / suite).glob("*.json")}
+    stored = {p.resolve() for suite in ("photo", "conflict", "converged", "long", "precision", "tuning") for p in (RESULTS / suite).glob("*.json")}
     by_path = {result_path(s, RESULTS).resolve(): s for s in photo_specs() + CONVERGED_SPECS}
     assert stored <= set(by_path), f"result files of no current spec: {sorted(p.name for p in stored - set(by_path))}"
     for path in stored:
@@ -47,7 +48,7 @@ def test_every_stored_result_matches_its_spec_and_is_complete():
 
 def test_every_stored_spec_records_the_trainconfig_it_resolves_to_today():
     "Each record of a RunSpec (or a ConflictSpec's pre-training) holds the full resolved TrainConfig, and today's defaults give the same."
-    for suite, cls in (("photo", RunSpec), ("conflict", ConflictSpec), ("converged", RunSpec), ("long", RunSpec),
+    for suite, cls in (("photo", RunSpec), ("conflict", ConflictSpec), ("converged", RunSpec), ("long", RunSpec), ("precision", RunSpec),
                        ("tuning", RunSpec)):
         for path in (RESULTS / suite).glob("*.json"):
             recorded = json.loads(path.read_text())["spec"]

@@ -3,11 +3,11 @@
     nohup python tools/run_converged.py --workers 2 > runs/converged.log 2>&1 &
     python tools/run_converged.py --status          # how many results each suite has, and the core-hours so far
 
-Order: Figure 5's ViT grid for seeds 0–2 (both schedules, seed by seed), Table 2's γ, beyond the paper and Figure 2's
-conflict (so that every ViT page has three seeds first), seeds 3 and 4 of the ViT grid, the 4800-step runs of const and
-min-SNR-5, then the UNet grid (fp32: a step of 64 took 137 ms on one core, against 61 ms for the ViT in bf16). Each result file lands in book/results/<suite>/
-as soon as its run ends; a run stopped by SIGTERM or Ctrl-C stores nothing and resumes from its checkpoint on the next
-call.
+Order: the fast path's quality check (one fp32 run), Figure 5's ViT grid for seeds 0–2 (both schedules, seed by seed),
+Table 2's γ, beyond the paper and Figure 2's conflict (so that every ViT page has three seeds first), seeds 3 and 4 of
+the ViT grid, the 4800-step runs of const and min-SNR-5, then the UNet grid (fp32: a step of 64 took 137 ms on one
+core, against 61 ms for the ViT in bf16). Each result file lands in book/results/<suite>/ as soon as its run ends; a
+run stopped by SIGTERM or Ctrl-C stores nothing and resumes from its checkpoint on the next call.
 """
 import argparse
 import json
@@ -18,9 +18,9 @@ COMMAND = "python tools/run_converged.py"
 
 def suites():
     "The suites in the order they are trained: {name: specs}."
-    from minsnr.experiments import (converged_conflict_specs, unet_grid_specs, vit_beyond_specs, vit_gamma_specs,
-                                    vit_grid_specs, vit_long_specs)
-    return {"vit grid 0-2": vit_grid_specs(seeds=(0, 1, 2)), "vit gamma": vit_gamma_specs(), "vit beyond": vit_beyond_specs(),
+    from minsnr.experiments import (converged_conflict_specs, precision_check_specs, unet_grid_specs, vit_beyond_specs,
+                                    vit_gamma_specs, vit_grid_specs, vit_long_specs)
+    return {"precision": precision_check_specs(), "vit grid 0-2": vit_grid_specs(seeds=(0, 1, 2)), "vit gamma": vit_gamma_specs(), "vit beyond": vit_beyond_specs(),
             "vit conflict": converged_conflict_specs(), "vit grid 3-4": vit_grid_specs(seeds=(3, 4)),
             "vit long": vit_long_specs(), "unet grid": unet_grid_specs()}
 
