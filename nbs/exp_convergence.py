@@ -77,9 +77,31 @@ def plot_runs(ax, runs, color, label, key="fd"):
     if any(r["status"] == "finished" for r in runs.values()): plot_band(ax, *curve_band(runs, key), color=color, label=label)
 
 
+def end_word(diff):
+    "How min-SNR-5's final FD compares with const's, paired by seed: 'lower', 'higher', 'level' or None (fewer than 3 seeds)."
+    if len(diff) < 3: return None
+    low, high = bootstrap_interval(diff)
+    return "lower" if high < 0 else "higher" if low > 0 else "level"
+
+
+def verdict(schedule, target, baseline, multiple=3):
+    "Whether min-SNR-5 reached the threshold sooner, with the interval, or why not known."
+    s = min_snr_speedup(vit, schedule, target, baseline, multiple)
+    if s is None: return "not run yet"
+    if s["kind"] is None: return "neither reached it"
+    if s["seeds"] < 3: return f"too few seeds yet ({s['seeds']}): {format_speedup(s)}"
+    if s["seeds"] - s["neither_reached"] < 3: return f"not resolved: {format_speedup(s)}"
+    low = s["interval"][0] if s["interval"] else s["ratio"]
+    high = s["interval"][1] if s["interval"] else s["ratio"]
+    word = "yes" if low > 1 and s["kind"] in ("=", "≥") else "no" if high < 1 and s["kind"] in ("=", "≤") else "not resolved"
+    return f"{word}: {format_speedup(s)}"
+
+
 vit = collect(vit_grid_specs(tuple(seeds)))
 unet = collect(unet_grid_specs(tuple(unet_seeds)))
 long = collect(vit_long_specs(tuple(long_seeds)))
+long_ends = {(sch, t): paired_difference(long[(sch, t, "min-snr")], long[(sch, t, "const")])
+             for sch in SCHEDULES for t in TARGETS if (sch, t, "min-snr") in long and (sch, t, "const") in long}
 tuning = {name: r for name, r in zip(TUNING_VARIANTS, run_suite(tuning_specs(), results_dir, runs_dir, limit=0))}
 photo = collect(photo_specs())  # the short configuration on natural-image crops
 floor, photo_floor = fd_floor("digits", 400), fd_floor("photo-patches", 300)
@@ -137,6 +159,30 @@ display(Markdown(f"**How much sooner min-SNR-5 reaches FD-digits {THRESHOLDS[3]:
                  "geometric mean over seeds [95 % bootstrap interval]; ≥ / ≤: bounds (a run that never got there); "
                  f"stored runs: {seeds_note}."))
 display(Markdown(markdown_table(ANSWER_HEADER, answer_table(vit, TARGETS), align="llr" + "r" * (len(BASELINES) + 2))))
+
+
+def in_short():
+    "The answer of the tables below in words: where min-SNR-5 is faster than each baseline, and where it ends."
+    words = {}
+    for schedule in SCHEDULES:
+        for target in TARGETS:
+            for baseline in BASELINES:
+                word = verdict(schedule, target, baseline).split(":")[0]
+                words.setdefault((baseline, word), []).append(f"{schedule} {NAMES[target]}")
+    parts = []
+    for baseline in BASELINES:
+        yes, no = words.get((baseline, "yes"), []), words.get((baseline, "no"), [])
+        rest = sum(len(v) for (b, w), v in words.items() if b == baseline and w not in ("yes", "no"))
+        parts.append(f"against {LABELS[baseline]}, min-SNR-5 is faster with {', '.join(yes) or 'none'}"
+                     + (f" and slower with {', '.join(no)}" if no else "") + (f" ({rest} settings not resolved)" if rest else ""))
+    ends = [f"{schedule} {NAMES[target]}: {word}" for (schedule, target), diff in long_ends.items() if (word := end_word(diff))]
+    end = ("After 4800 steps its final FD-digits against const's is " + "; ".join(ends) + "."
+           if ends else "Where the curves end is measured by the 4800-step runs below, not stored yet.")
+    return ("**In short.** Reaching three times the noise floor (where at least three seeds give an interval that "
+            "excludes no difference): " + "; ".join(parts) + ". " + end)
+
+
+display(Markdown(in_short()))
 
 
 # %% [markdown] tags=[]
@@ -246,7 +292,7 @@ def long_rows(long):
     return rows, ends
 
 
-long_table, long_ends = long_rows(long)
+long_table, _ = long_rows(long)
 if long_table:
     display(Markdown(markdown_table(["schedule", "target", "weighting", "seeds", "FD-digits at 2400", "at 4800 (final)",
                                      "over the last 960 steps", "class accuracy", "min-SNR-5 minus const, final FD"],
@@ -256,21 +302,12 @@ if long_table:
         display(Markdown(f"The first 2400 steps of each long run repeat the 2400-step run of the same seed: over the ten "
                          f"shared evaluations of {pairs} pairs, FD-digits differ by at most {100 * worst:.2g} %."))
 
-
 # %% tags=["hide-input"]
-def end_word(diff):
-    "How min-SNR-5's final FD compares with const's, paired by seed: 'lower', 'higher', 'level' or None (fewer than 3 seeds)."
-    if len(diff) < 3: return None
-    low, high = bootstrap_interval(diff)
-    return "lower" if high < 0 else "higher" if low > 0 else "level"
-
-
 clauses = [f"{schedule}, {NAMES[target]}: {word} ({mean_interval(diff)} FD-digits)"
            for (schedule, target), diff in long_ends.items() if (word := end_word(diff))]
 if clauses:
     display(Markdown("**What we see.** After 4800 steps, min-SNR-5's final FD-digits against const's, paired by seed "
                      "('level': the 95 % interval contains 0): " + "; ".join(clauses) + "."))
-
 
 # %% [markdown] tags=[]
 # ## The paper's claims and what we measure
@@ -280,19 +317,6 @@ if clauses:
 # are read from the tables above.
 
 # %% tags=["hide-input"]
-def verdict(schedule, target, baseline, multiple=3):
-    "Whether min-SNR-5 reached the threshold sooner, with the interval, or why not known."
-    s = min_snr_speedup(vit, schedule, target, baseline, multiple)
-    if s is None: return "not run yet"
-    if s["kind"] is None: return "neither reached it"
-    if s["seeds"] < 3: return f"too few seeds yet ({s['seeds']}): {format_speedup(s)}"
-    if s["seeds"] - s["neither_reached"] < 3: return f"not resolved: {format_speedup(s)}"
-    low = s["interval"][0] if s["interval"] else s["ratio"]
-    high = s["interval"][1] if s["interval"] else s["ratio"]
-    word = "yes" if low > 1 and s["kind"] in ("=", "≥") else "no" if high < 1 and s["kind"] in ("=", "≤") else "not resolved"
-    return f"{word}: {format_speedup(s)}"
-
-
 claims = []
 for target in TARGETS:
     claims.append((f"min-SNR-5 converges faster than const, {NAMES[target]} target",
