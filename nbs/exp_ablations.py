@@ -132,9 +132,11 @@ display(Markdown(f"**What we see.** {sentences} 'Level with' means the 95 % inte
 
 
 # %% [markdown] tags=[]
-# With γ = 1 the x0-space weight is capped at SNR = 1, which the cosine schedule reaches only at t ≈ 500, so half of the
-# timesteps are weighted as little as the noisiest ones; larger γ move the cap towards the clean end, where min-SNR-γ
-# approaches the SNR weighting (whose x0 runs do not learn to draw digits in 2400 steps, {numref}`fig-convergence-vit`).
+# γ sets where the x0-space weight $\min(\mathrm{SNR}, \gamma)$ stops growing. Under the cosine schedule SNR exceeds 1, 5, 10
+# and 20 on the cleanest 496, 261, 188 and 133 of the 1000 timesteps, which all share the capped weight; below the cap
+# the weight is the SNR weighting's. So a larger γ moves min-SNR-γ towards the SNR weighting, and which way that moves
+# the result depends on the target: with x0 the SNR weighting does not learn to draw digits in 2400 steps, with ε (the
+# plain ε loss) it does, though later than min-SNR-5 ({numref}`fig-convergence-vit`).
 #
 # ## Table 1: the UNet backbone
 #
