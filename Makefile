@@ -6,11 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_NOTEBOOKS := $(wildcard nbs/train_*.ipynb nbs/sample_*.ipynb nbs/encode_*.ipynb nbs/exp_*.ipynb)
 
-.PHONY: test check book experiments install lock install-browser prepare check-sync nbtest pytest pytest-fast docs wheel clean
+.PHONY: test check book experiments install lock install-browser prepare check-sync nbtest pytest pytest-fast docs wheel clean \
+	bench-smoke bench-gpu
 
 # The full suite, as CI runs it. The module and book notebooks execute once, in the book build (every cell, `#| slow`
 # ones included; an execution error fails it); `make check` runs them through nbdev_test instead.
-test: install install-browser check-sync docs pytest
+test: install install-browser check-sync docs pytest bench-smoke
 	@echo "make test: every check passed"
 
 # The inner loop (under a minute on 2 cores once installed): sync check, notebook tests, fast pytest. No book, no browser.
@@ -125,6 +126,17 @@ docs: install
 	$(BIN)/python tools/execute_book.py
 	rm -rf _build/html
 	$(BIN)/jupyter-book build . --all -W --keep-going
+
+# The GPU benchmark suite (minsnr.cli.bench_suite): training img/s and MFU of ViT-B/2 and the UNet against the official
+# recipe's configuration, a training and resume smoke, Heun sampling with guidance, Inception features, peak memory.
+# `make bench-gpu` measures on a GPU; `make bench-smoke` runs the same code at tiny sizes on a CPU (part of `make test`).
+# Both write bench.json and bench.md to $(BENCH_OUT).
+BENCH_OUT ?= _build/bench
+bench-smoke: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m minsnr.cli bench-suite scale=smoke out_dir=$(BENCH_OUT) device=cpu
+
+bench-gpu: install
+	$(BIN)/python -m minsnr.cli bench-suite scale=gpu out_dir=$(BENCH_OUT)
 
 # markers (pyproject.toml): slow (papermill runs, training), book (needs the built book), browser (needs Chromium)
 # one worker per core (pytest-xdist), one thread each: torch's default of every core in every process oversubscribes;

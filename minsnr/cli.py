@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import sys
+import time
 import types
 import typing
 import warnings
@@ -25,11 +26,12 @@ from typing import Any, Callable, Literal
 from .core import check_choice, check_int, param_comments
 
 # %% auto 0
-__all__ = ['UNSET', 'BAD_INPUT', 'PEAK_FLOPS', 'PRECISIONS', 'COMMANDS', 'CLIError', 'Param', 'params_of', 'load_yaml',
-           'parse_value', 'Unset', 'check_given', 'find_recipe', 'read_config_file', 'parse_args', 'help_text',
-           'Interrupted', 'run_command', 'GridOptions', 'free_path', 'image_grid', 'grid_writer', 'train_choices',
-           'train_main', 'load_train_config', 'recipe_notes', 'recipe_table', 'function_command', 'sample_main',
-           'fid_main', 'bench_main', 'launch_command', 'launch', 'peak_flops', 'benchmark', 'main']
+__all__ = ['UNSET', 'BAD_INPUT', 'PEAK_FLOPS', 'PRECISIONS', 'BENCH_SCALES', 'BENCH_TRAINING', 'COMMANDS', 'CLIError', 'Param',
+           'params_of', 'load_yaml', 'parse_value', 'Unset', 'check_given', 'find_recipe', 'read_config_file',
+           'parse_args', 'help_text', 'Interrupted', 'run_command', 'GridOptions', 'free_path', 'image_grid',
+           'grid_writer', 'train_choices', 'train_main', 'load_train_config', 'recipe_notes', 'recipe_table',
+           'function_command', 'sample_main', 'fid_main', 'bench_main', 'launch_command', 'launch', 'peak_flops',
+           'benchmark', 'bench_suite', 'bench_table', 'bench_suite_main', 'main']
 
 # %% ../nbs/14_cli.ipynb
 class CLIError(ValueError):
@@ -691,14 +693,195 @@ def benchmark(
     return results
 
 # %% ../nbs/14_cli.ipynb
-COMMANDS = {"train": train_main, "sample": sample_main, "fid": fid_main, "bench": bench_main}
+BENCH_SCALES = {  # what `bench_suite` runs at each scale
+    "gpu": dict(vit={}, unet={}, batch_size=256, unet_batch_size=64, steps=20, warmup=5, compile=True, smoke_steps=50,
+                smoke_batch=32, sample_batch=64, heun_steps=50, inception_images=5000, inception_batch=500),
+    "smoke": dict(vit={"img_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 2},  # tiny stand-ins of the presets
+                  unet={"img_size": 8, "model_channels": 16, "channel_mult": (1, 2), "num_res_blocks": 1,
+                        "attention_resolutions": (4,), "norm_num_groups": 8},
+                  batch_size=4, unet_batch_size=4, steps=2, warmup=1, compile=False, smoke_steps=4, smoke_batch=4,
+                  sample_batch=2, heun_steps=3, inception_images=4, inception_batch=2),
+}
+BENCH_TRAINING = (  # (name, precision, compile, attention and time table as the official code); compile only where the scale allows
+    ("bf16 + compile", "bf16", True, False), ("bf16 eager", "bf16", False, False), ("fp32 eager", "fp32", False, False),
+    ("official recipe (fp16 eager)", "fp16", False, True),
+)
+
+
+def _peak_memory(device) -> float:
+    "GiB: the CUDA allocator's peak since the last reset, or this process's peak resident set on a CPU."
+    import resource
+
+    import torch
+    if device.type == "cuda": return torch.cuda.max_memory_allocated(device) / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def _reset_peak(device) -> None:
+    import torch
+    if device.type == "cuda": torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device)
+
+
+def _bench_training(preset: str, overrides: dict, batch_size: int, scale: dict, device) -> dict:
+    "Images/s and MFU of each configuration of BENCH_TRAINING, and its ratio to the official recipe's."
+    import torch
+    from minsnr.backbone import training_throughput
+    from minsnr.trainer import AUTOCAST_DTYPES, build_model
+    rows = {}
+    for name, precision, compiled, official in BENCH_TRAINING:
+        torch.manual_seed(0)
+        extra = {"time_embed": "learned"} if official and preset.startswith("vit") else {}
+        net = build_model(preset, check_values=False, **overrides, **extra).to(device)
+        _reset_peak(device)
+        if device.type == "cuda": torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32
+        compiled = compiled and scale["compile"]
+        row = training_throughput(net, batch_size, scale["steps"], scale["warmup"], AUTOCAST_DTYPES[precision], compiled,
+                                  peak_flops(device, precision))
+        rows[name] = {**row, "mfu": row.get("mfu"), "precision": precision, "compiled": compiled, "peak_memory_gib": _peak_memory(device)}
+        del net
+    base = rows[BENCH_TRAINING[-1][0]]["images_per_s"]
+    for row in rows.values(): row["over_official"] = row["images_per_s"] / base
+    return {"model": preset, "batch_size": batch_size, "overrides": overrides, "configurations": rows}
+
+
+def _bench_train_smoke(overrides: dict, scale: dict, device, out_dir: Path) -> dict:
+    "bf16 steps of the trainer on random latents: does the loss fall, and does a resumed run end where an unbroken one does?"
+    import torch
+    from safetensors.torch import load_file
+    from minsnr.trainer import TrainConfig, train
+
+    class RandomLatents(torch.utils.data.Dataset):
+        "Fixed random 'latents' with labels (the loss can fall: the model learns their statistics)."
+        num_classes = 1000
+        def __init__(self, n: int, shape: tuple[int, ...]):
+            self.x, self.y = torch.randn(n, *shape, generator=torch.Generator().manual_seed(0)), torch.arange(n) % 1000
+        def __len__(self): return len(self.x)
+        def __getitem__(self, i): return self.x[i], self.y[i]
+
+    steps, half = scale["smoke_steps"], scale["smoke_steps"] // 2
+    size = overrides.get("img_size", 32)
+    data = RandomLatents(8 * scale["smoke_batch"], (4, size, size))
+    config = lambda name, n: TrainConfig(model="vit_b", model_kwargs=dict(overrides), precision="bf16", steps=n,
+                                         global_batch=scale["smoke_batch"], lr=1e-4, log_every=1, ckpt_every=half,
+                                         keep_ckpts=2, out_dir=str(out_dir / name), progress=False, num_workers=0)
+    _reset_peak(device)
+    start = time.perf_counter()
+    train(config("straight", steps), data)
+    seconds = time.perf_counter() - start
+    train(config("resumed", half), data)
+    train(config("resumed", steps), data)
+    losses = [json.loads(line)["loss"] for line in (out_dir / "straight" / "metrics.jsonl").read_text().splitlines()]
+    k = max(1, len(losses) // 5)
+    weights = {name: load_file(out_dir / name / "model.safetensors") for name in ("straight", "resumed")}
+    diff = max((weights["straight"][key].float() - weights["resumed"][key].float()).abs().max().item() for key in weights["straight"])
+    return {"steps": steps, "batch": scale["smoke_batch"], "loss_first": sum(losses[:k]) / k, "loss_last": sum(losses[-k:]) / k,
+            "loss_falls": sum(losses[-k:]) < sum(losses[:k]), "resume_max_abs_diff": diff, "resume_exact": diff == 0.0,
+            "seconds": seconds, "peak_memory_gib": _peak_memory(device)}
+
+
+def _bench_sampling(overrides: dict, scale: dict, device) -> dict:
+    "Images/s of the Heun sampler with classifier-free guidance (one batch of both halves), and the evaluations counted."
+    import torch
+    from minsnr.sampler import GuidedDenoiser, VPDenoiser, heun_sampler
+    from minsnr.schedule import cosine_schedule
+    from minsnr.trainer import build_model
+    torch.manual_seed(0)
+    net = build_model("vit_b", check_values=False, **overrides).to(device).eval()
+    calls = {"forward": 0, "images": 0}
+
+    def count(module, args):
+        calls["forward"] += 1; calls["images"] += len(args[0])
+
+    net.register_forward_pre_hook(count)
+    denoiser = GuidedDenoiser(VPDenoiser(net, cosine_schedule(), "x0"), scale=1.5, null_label=net.config.num_classes)
+    n, cfg = scale["sample_batch"], net.config
+    noise = torch.randn(n, cfg.in_chans, cfg.img_size, cfg.img_size, device=device)
+    labels = torch.arange(n, device=device) % cfg.num_classes
+    _reset_peak(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with torch.no_grad(), torch.autocast(device.type, torch.bfloat16):
+        sync(); start = time.perf_counter()
+        heun_sampler(denoiser, noise, num_steps=scale["heun_steps"], class_labels=labels)
+        sync(); seconds = time.perf_counter() - start
+    return {"heun_steps": scale["heun_steps"], "batch": n, "guidance": 1.5, "nfe": calls["forward"],
+            "nfe_expected": 2 * scale["heun_steps"] - 1, "network_images_per_sample": calls["images"] / n,
+            "images_per_s": n / seconds, "peak_memory_gib": _peak_memory(device)}
+
+
+def _bench_inception(scale: dict, device) -> dict:
+    "Images/s of the FID Inception-v3 (torch-fidelity's, random weights) on uint8 256×256 images."
+    import torch
+    from minsnr.fid import inception_features, random_inception
+    net = random_inception(device)
+    images = torch.randint(0, 256, (scale["inception_images"], 3, 256, 256), dtype=torch.uint8)
+    inception_features(images[: scale["inception_batch"]], extractor=net, batch_size=scale["inception_batch"])  # warm-up
+    _reset_peak(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync(); start = time.perf_counter()
+    inception_features(images, extractor=net, batch_size=scale["inception_batch"])
+    sync(); seconds = time.perf_counter() - start
+    return {"images": len(images), "batch": scale["inception_batch"], "images_per_s": len(images) / seconds,
+            "peak_memory_gib": _peak_memory(device)}
+
+# %% ../nbs/14_cli.ipynb
+def bench_suite(
+    scale: str = "smoke",  # 'gpu': the real measurement; 'smoke': the same code at tiny sizes (a CPU will do)
+    out_dir: str = "_build/bench",  # where bench.json and bench.md are written (`make` takes it from $BENCH_OUT)
+    device: str | None = None,  # default: cuda if available, else cpu
+) -> dict:
+    "Training, resume, sampling and Inception throughput in one run, written to `out_dir`/bench.json and a table in bench.md."
+    import tempfile
+
+    import torch
+    from minsnr.core import atomic_write_json
+    settings = BENCH_SCALES[check_choice("scale", scale, BENCH_SCALES)]
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    out = Path(out_dir)
+    result = {"scale": scale, "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+              "torch": torch.__version__, "command": " ".join(["python -m minsnr.cli bench-suite", f"scale={scale}",
+                                                               f"out_dir={out_dir}"] + ([f"device={device}"] if device else []))}
+    start = time.perf_counter()
+    result["training"] = {"vit": _bench_training("vit_b", settings["vit"], settings["batch_size"], settings, dev),
+                          "unet": _bench_training("unet_ablation", settings["unet"], settings["unet_batch_size"], settings, dev)}
+    with tempfile.TemporaryDirectory() as tmp:
+        result["train_smoke"] = _bench_train_smoke(settings["vit"], settings, dev, Path(tmp))
+    result["sampling"] = _bench_sampling(settings["vit"], settings, dev)
+    result["inception"] = _bench_inception(settings, dev)
+    result["seconds"] = time.perf_counter() - start
+    atomic_write_json(out / "bench.json", result)
+    (out / "bench.md").write_text(bench_table(result) + "\n")
+    return result
+
+
+def bench_table(
+    result: dict,  # what `bench_suite` returned
+) -> str:
+    "The training part of a `bench_suite` result as a markdown table."
+    from minsnr.plotting import markdown_table
+    rows = []
+    for backbone, part in result["training"].items():
+        for name, row in part["configurations"].items():
+            mfu = f"{100 * row['mfu']:.1f} %" if row.get("mfu") is not None else "—"
+            shown = name if row["compiled"] or "compile" not in name else f"{name} (compile off at this scale)"
+            rows.append([f"{part['model']} (batch {part['batch_size']})", shown, f"{row['images_per_s']:.1f}", mfu,
+                         f"{row['over_official']:.2f}×", f"{row['peak_memory_gib']:.1f}"])
+    return markdown_table(["model", "configuration", "img/s", "MFU", "over the official recipe", "peak GiB"], rows)
+
+
+def bench_suite_main(argv: list[str] | None = None) -> None:
+    "Entry point of `python -m minsnr.cli bench-suite field=value ...` (the fields: `bench_suite`'s arguments)."
+    function_command("minsnr bench-suite", bench_suite, argv, lambda result: print(bench_table(result), flush=True))
+
+# %% ../nbs/14_cli.ipynb
+COMMANDS = {"train": train_main, "sample": sample_main, "fid": fid_main, "bench": bench_main,
+            "bench-suite": bench_suite_main}
 
 
 def main(argv: list[str] | None = None) -> None:
     "Entry point of `python -m minsnr.cli <command> …`."
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m minsnr.cli {train,sample,fid,bench} [--config FILE.yaml] [field=value ...]\n"
+        print("usage: python -m minsnr.cli {train,sample,fid,bench,bench-suite} [--config FILE.yaml] [field=value ...]\n"
               "(the same as minsnr-train, minsnr-sample, minsnr-fid, minsnr-bench; each has --help)")
         return
     if argv[0] not in COMMANDS:

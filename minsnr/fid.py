@@ -37,10 +37,11 @@ __all__ = ['SQRTM_OFFSET', 'MAX_IMAGINARY', 'FD_METHODS', 'INCEPTION_WEIGHTS_FIL
            'INCEPTION_WEIGHTS_ENV', 'INCEPTION_FEATURE_EXTRACTOR', 'FID_FEATURE_LAYER', 'RANGE_TOLERANCE',
            'FEATURE_NET_RECIPES', 'ASSETS_DIR', 'SCORE_METRICS', 'IMAGE_MODES', 'FeatureStats', 'check_stats',
            'feature_statistics', 'frechet_distance', 'load_reference_stats', 'save_reference_stats',
-           'inception_weights_path', 'check_image_range', 'to_uint8_rgb', 'load_inception', 'inception_features',
-           'fid_against_reference', 'FeatureNetRecipe', 'SmallClassifier', 'train_feature_net', 'feature_net_path',
-           'save_feature_net', 'feature_net_info', 'load_feature_net', 'bundled_features', 'class_accuracy',
-           'bundled_reference_stats', 'fd_bundled', 'write_feature_net_asset', 'load_png_folder', 'score_images']
+           'inception_weights_path', 'check_image_range', 'to_uint8_rgb', 'load_inception', 'random_inception',
+           'inception_features', 'fid_against_reference', 'FeatureNetRecipe', 'SmallClassifier', 'train_feature_net',
+           'feature_net_path', 'save_feature_net', 'feature_net_info', 'load_feature_net', 'bundled_features',
+           'class_accuracy', 'bundled_reference_stats', 'fd_bundled', 'write_feature_net_asset', 'load_png_folder',
+           'score_images']
 
 # %% ../nbs/10_fid.ipynb
 class FeatureStats(NamedTuple):
@@ -245,6 +246,31 @@ def load_inception(
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
     path = inception_weights_path(weights_path)
     net = FeatureExtractorInceptionV3(INCEPTION_FEATURE_EXTRACTOR, [feature_layer], feature_extractor_weights_path=str(path))
+    return net.to(_resolve_device(device)).eval()
+
+# %% ../nbs/10_fid.ipynb
+def random_inception(
+    device: str | torch.device | None = None,  # None: CUDA when available
+    seed: int = 0,  # of the initialisation and of the calibration images
+    feature_layer: str = FID_FEATURE_LAYER,  # as in `load_inception`
+) -> nn.Module:
+    "torch-fidelity's Inception-v3 architecture with random weights (for throughput and tests, never for a reported FID)."
+    import tempfile
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class Unloaded(FeatureExtractorInceptionV3):
+        def load_state_dict(self, state_dict, strict=True, assign=False): return None  # keep the random initialisation
+
+    with tempfile.TemporaryDirectory() as tmp, torch.random.fork_rng(devices=[]):
+        empty = Path(tmp) / "empty.pth"
+        torch.save({}, empty)
+        torch.manual_seed(seed)
+        net = Unloaded(INCEPTION_FEATURE_EXTRACTOR, [feature_layer], feature_extractor_weights_path=str(empty))
+        calibration = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d): m.reset_running_stats(); m.momentum = None  # cumulative: batch statistics
+    net.train()
+    with torch.no_grad(): net(calibration)
     return net.to(_resolve_device(device)).eval()
 
 # %% ../nbs/10_fid.ipynb

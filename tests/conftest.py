@@ -59,35 +59,15 @@ def run_cli(main, argv: list[str], capsys) -> tuple[int, str, str]:
 def save_random_inception_weights(
     path: Path,  # destination .pth
     seed: int = 0,  # seed of the initialisation and of the calibration images
-    calibration_images: int = 4,  # noise images whose batch statistics become the BatchNorm statistics
 ) -> Path:
-    """Randomly initialised Inception-v3 weights in torch-fidelity's layout, for tests only (never for reported FIDs).
+    """`minsnr.fid.random_inception`'s weights in torch-fidelity's layout, for tests only (never for reported FIDs).
 
-    The real weights cannot be downloaded in the test environment. PyTorch's default initialisation, with the BatchNorm
-    statistics calibrated on a few noise images so that features stay of order 1 through the ~90 layers, exercises the
-    FID path (file, resize, layer, statistics, distance) and gives meaningless numbers."""
-    import tempfile
-    from torch import nn
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-    from minsnr.fid import FID_FEATURE_LAYER, INCEPTION_FEATURE_EXTRACTOR
-
-    class Unloaded(FeatureExtractorInceptionV3):
-        def load_state_dict(self, state_dict, strict=True, assign=False): return None  # keep the random initialisation
-
+    The real weights cannot be downloaded in the test environment; random ones exercise the FID path (file, resize,
+    layer, statistics, distance) and give meaningless numbers."""
+    from minsnr.fid import random_inception
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        empty = Path(tmp) / "empty.pth"
-        torch.save({}, empty)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = Unloaded(INCEPTION_FEATURE_EXTRACTOR, [FID_FEATURE_LAYER], feature_extractor_weights_path=str(empty))
-            images = torch.randint(0, 256, (calibration_images, 3, 32, 32), dtype=torch.uint8)
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d): m.reset_running_stats(); m.momentum = None  # cumulative: batch statistics
-    net.train()
-    with torch.no_grad(): net(images)
-    torch.save(net.state_dict(), path)
+    torch.save(random_inception("cpu", seed).state_dict(), path)
     return path
 
 

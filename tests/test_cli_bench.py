@@ -45,3 +45,27 @@ def test_bench_prints_the_measurement_as_json(capsys):
     assert code == 0, err
     result = json.loads(out)
     assert result["setup"]["model"] == "vit_tiny" and result["setup"]["batch_size"] == 2 and result["speedup"] > 0
+
+
+def test_bench_suite_refuses_an_unknown_scale_in_one_line(capsys):
+    from minsnr.cli import bench_suite_main
+    code, out, err = run_cli(bench_suite_main, ["scale=huge"], capsys)
+    assert code == 2 and err == "minsnr bench-suite: error: scale must be one of 'gpu', 'smoke', got 'huge'\n", err
+
+
+def test_bench_smoke_writes_every_field_of_the_gpu_suite(tmp_path):
+    "`make bench-smoke`'s run: the JSON a GPU run writes, with the checks that hold on any device."
+    import subprocess
+    import sys
+    out = tmp_path / "bench"
+    subprocess.run([sys.executable, "-m", "minsnr.cli", "bench-suite", "scale=smoke", f"out_dir={out}", "device=cpu"],
+                   check=True, capture_output=True, text=True)
+    result = json.loads((out / "bench.json").read_text())
+    assert set(result) == {"scale", "device", "torch", "command", "training", "train_smoke", "sampling", "inception", "seconds"}
+    for part in result["training"].values():
+        assert len(part["configurations"]) == 4
+        for row in part["configurations"].values():
+            assert {"images_per_s", "mfu", "over_official", "peak_memory_gib", "precision", "compiled"} <= set(row)
+    assert result["train_smoke"]["loss_falls"] is not None and result["train_smoke"]["resume_exact"]
+    assert result["sampling"]["nfe"] == 2 * result["sampling"]["heun_steps"] - 1
+    assert result["inception"]["images_per_s"] > 0 and (out / "bench.md").read_text().startswith("| model |")

@@ -76,7 +76,7 @@ def test_samples_by_seed_range_and_resumes(run_dir, tmp_path, capsys):
 def test_unknown_command(capsys):
     code, _, err = run(main, ["smaple"], capsys)
     assert code == 2 and err == ("python -m minsnr.cli: error: unknown command 'smaple' (did you mean sample?); "
-                                 "commands: train, sample, fid, bench\n")
+                                 "commands: train, sample, fid, bench, bench-suite\n")
 
 
 @pytest.mark.slow  # a real process and a real SIGTERM
