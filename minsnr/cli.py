@@ -836,6 +836,9 @@ def bench_suite(
     from minsnr.core import atomic_write_json
     settings = BENCH_SCALES[check_choice("scale", scale, BENCH_SCALES)]
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if scale == "gpu" and dev.type != "cuda":
+        raise ValueError(f"scale='gpu' measures ViT-B/2 at batch 256 and needs a CUDA device, got device={dev.type!r}; "
+                         "scale='smoke' runs the same code at tiny sizes on a CPU")
     out = Path(out_dir)
     result = {"scale": scale, "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
               "torch": torch.__version__, "command": " ".join(["python -m minsnr.cli bench-suite", f"scale={scale}",

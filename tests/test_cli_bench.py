@@ -69,3 +69,9 @@ def test_bench_smoke_writes_every_field_of_the_gpu_suite(tmp_path):
     assert result["train_smoke"]["loss_falls"] is not None and result["train_smoke"]["resume_exact"]
     assert result["sampling"]["nfe"] == 2 * result["sampling"]["heun_steps"] - 1
     assert result["inception"]["images_per_s"] > 0 and (out / "bench.md").read_text().startswith("| model |")
+
+
+def test_the_gpu_scale_refuses_a_cpu_in_one_line(capsys):
+    from minsnr.cli import bench_suite_main
+    code, out, err = run_cli(bench_suite_main, ["scale=gpu", "device=cpu"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "device='cpu'" in err and "scale='smoke'" in err, err
