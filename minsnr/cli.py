@@ -744,6 +744,12 @@ def _bench_training(preset: str, overrides: dict, batch_size: int, scale: dict, 
     return {"model": preset, "batch_size": batch_size, "overrides": overrides, "configurations": rows}
 
 
+@contextlib.contextmanager
+def _quiet():
+    "Silence stdout and stderr (the trainer's progress lines) for the duration."
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink): yield
+
+
 def _bench_train_smoke(overrides: dict, scale: dict, device, out_dir: Path) -> dict:
     "bf16 steps of the trainer on random latents: does the loss fall, and does a resumed run end where an unbroken one does?"
     import torch
@@ -765,11 +771,12 @@ def _bench_train_smoke(overrides: dict, scale: dict, device, out_dir: Path) -> d
                                          global_batch=scale["smoke_batch"], lr=1e-4, log_every=1, ckpt_every=half,
                                          keep_ckpts=2, out_dir=str(out_dir / name), progress=False, num_workers=0)
     _reset_peak(device)
-    start = time.perf_counter()
-    train(config("straight", steps), data)
-    seconds = time.perf_counter() - start
-    train(config("resumed", half), data)
-    train(config("resumed", steps), data)
+    with _quiet():  # the trainer's own progress lines (with the temporary folder's path) are not the benchmark's output
+        start = time.perf_counter()
+        train(config("straight", steps), data)
+        seconds = time.perf_counter() - start
+        train(config("resumed", half), data)
+        train(config("resumed", steps), data)
     losses = [json.loads(line)["loss"] for line in (out_dir / "straight" / "metrics.jsonl").read_text().splitlines()]
     k = max(1, len(losses) // 5)
     weights = {name: load_file(out_dir / name / "model.safetensors") for name in ("straight", "resumed")}
