@@ -717,6 +717,12 @@ def _peak_memory(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
+def _sync(device) -> None:
+    "Wait for the device's queued work (a timer must not stop before the GPU does)."
+    import torch
+    if device.type == "cuda": torch.cuda.synchronize(device)
+
+
 def _reset_peak(device) -> None:
     import torch
     if device.type == "cuda": torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device)
@@ -805,7 +811,7 @@ def _bench_sampling(overrides: dict, scale: dict, device) -> dict:
     noise = torch.randn(n, cfg.in_chans, cfg.img_size, cfg.img_size, device=device)
     labels = torch.arange(n, device=device) % cfg.num_classes
     _reset_peak(device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = lambda: _sync(device)
     with torch.no_grad(), torch.autocast(device.type, torch.bfloat16):
         sync(); start = time.perf_counter()
         heun_sampler(denoiser, noise, num_steps=scale["heun_steps"], class_labels=labels)
@@ -823,7 +829,7 @@ def _bench_inception(scale: dict, device) -> dict:
     images = torch.randint(0, 256, (scale["inception_images"], 3, 256, 256), dtype=torch.uint8)
     inception_features(images[: scale["inception_batch"]], extractor=net, batch_size=scale["inception_batch"])  # warm-up
     _reset_peak(device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = lambda: _sync(device)
     sync(); start = time.perf_counter()
     inception_features(images, extractor=net, batch_size=scale["inception_batch"])
     sync(); seconds = time.perf_counter() - start
