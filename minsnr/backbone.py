@@ -27,9 +27,10 @@ def check_backbone_inputs(
     img_size: int,  # height = width the model expects
     num_classes: int | None,  # None: unconditional; else labels in [0, num_classes] (num_classes = null label)
     num_timesteps: int,  # T: timesteps lie in [0, T−1]
-    check_values: bool = True,  # also check label and timestep values (reads them back from the device)
+    check_values: bool | None = None,  # also check label and timestep values; None: only on CPU tensors, where it is free
 ) -> Tensor:
     "Validate one call `model(x, t, y)`; return `t` as a float tensor of shape [B] on x's device."
+    if check_values is None: check_values = x.device.type == "cpu"  # elsewhere a device→host sync per call
     if x.ndim != 4:
         raise ValueError(f"x must be [batch, channels, height, width], got shape {tuple(x.shape)}")
     if x.shape[1] != in_chans:

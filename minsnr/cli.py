@@ -612,27 +612,40 @@ def bench_main(argv: list[str] | None = None) -> None:
 # %% ../nbs/14_cli.ipynb
 def launch_command(
     config: TrainConfig,  # the run
-    gpus: int = 1,  # processes (one per GPU); 0 or 1: one process
+    gpus: int = 1,  # processes per machine (one per GPU); 0 or 1: one process
+    nnodes: int = 1,  # machines; each runs this same command
+    rdzv_endpoint: str | None = None,  # host:port where the machines meet (needed when nnodes > 1), e.g. node 0 and a free port
+    rdzv_id: str = "minsnr",  # the job's name at the rendezvous (one per run: a second job on the same endpoint needs another)
 ) -> list[str]:
-    "The command line that trains `config` on `gpus` processes: `python -m minsnr.cli train field=value …` (torchrun when gpus > 1)."
+    "The command line that trains `config`: `python -m minsnr.cli train field=value …`, under torchrun for several GPUs or machines."
     from minsnr.trainer import TrainConfig, _plain
     check_int("gpus", gpus, 0)
+    check_int("nnodes", nnodes, 1)
     # strings verbatim, everything else as JSON (which is also YAML): 0.001, null, true, [0.9, 0.999], {"depth": 2}
     args = [f"{f.name}={v if isinstance(v := getattr(config, f.name), str) else json.dumps(_plain(v))}"
             for f in fields(TrainConfig)]
+    train = ["-m", "minsnr.cli", "train", *args]
+    if nnodes > 1:
+        host, _, port = (rdzv_endpoint or "").rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"nnodes={nnodes} needs rdzv_endpoint='host:port' (an address every machine reaches, e.g. "
+                             f"node 0's and a free port), got {rdzv_endpoint!r}")
+        return [sys.executable, "-m", "torch.distributed.run", f"--nnodes={nnodes}", f"--nproc_per_node={max(gpus, 1)}",
+                "--rdzv_backend=c10d", f"--rdzv_endpoint={rdzv_endpoint}", f"--rdzv_id={rdzv_id}", *train]
     if gpus > 1:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
-                "-m", "minsnr.cli", "train", *args]
-    return [sys.executable, "-m", "minsnr.cli", "train", *args]
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}", *train]
+    return [sys.executable, *train]
 
 # %% ../nbs/14_cli.ipynb
 def launch(
     config: TrainConfig,  # the run
-    gpus: int = 1,  # processes (one per GPU)
+    gpus: int = 1,  # processes per machine (one per GPU)
+    nnodes: int = 1,  # machines; run the same call on each
+    rdzv_endpoint: str | None = None,  # host:port where the machines meet (when nnodes > 1)
 ) -> dict:
-    "Run `config` in a child process (torchrun for gpus > 1), echoing its output; return the run's summary (its last line)."
+    "Run `config` in a child process (torchrun for several GPUs or machines), echoing its output; return the run's summary (its last line)."
     import subprocess
-    cmd = launch_command(config, gpus)
+    cmd = launch_command(config, gpus, nnodes, rdzv_endpoint)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     last = ""
     for line in proc.stdout:
@@ -695,11 +708,13 @@ def benchmark(
 # %% ../nbs/14_cli.ipynb
 BENCH_SCALES = {  # what `bench_suite` runs at each scale
     "gpu": dict(vit={}, unet={}, batch_size=256, unet_batch_size=64, steps=20, warmup=5, compile=True, smoke_steps=50,
-                smoke_batch=32, sample_batch=64, heun_steps=50, inception_images=5000, inception_batch=500),
+                smoke_batch=32, overhead_batch=256, overhead_steps=60, overhead_log=10, sample_batch=64, heun_steps=50,
+                inception_images=5000, inception_batch=500),
     "smoke": dict(vit={"img_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 2},  # tiny stand-ins of the presets
                   unet={"img_size": 8, "model_channels": 16, "channel_mult": (1, 2), "num_res_blocks": 1,
                         "attention_resolutions": (4,), "norm_num_groups": 8},
                   batch_size=4, unet_batch_size=4, steps=2, warmup=1, compile=False, smoke_steps=4, smoke_batch=4,
+                  overhead_batch=4, overhead_steps=6, overhead_log=2,
                   sample_batch=2, heun_steps=3, inception_images=4, inception_batch=2),
 }
 BENCH_TRAINING = (  # (name, precision, compile, attention and time table as the official code); compile only where the scale allows
@@ -756,23 +771,94 @@ def _quiet():
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink): yield
 
 
+def _random_latents(n: int, shape: tuple[int, ...]):
+    "A dataset of n fixed random 'latents' with labels, held in memory (the loss can fall: the model learns their statistics)."
+    import numpy as np
+    import torch
+    from minsnr.data import DiffusionDataset
+
+    class RandomLatents(DiffusionDataset):
+        num_classes = 1000
+        def __init__(self):
+            self.x = torch.randn(n, *shape, generator=torch.Generator().manual_seed(0))
+            self._labels, self.sample_shape = np.arange(n) % 1000, tuple(shape)
+        def _item(self, i: int): return self.x[i], int(self._labels[i])
+        def _stored(self, rows): return self.x[rows]
+
+    return RandomLatents()
+
+
+def _bench_trainer_overhead(preset: str, overrides: dict, scale: dict, device, out_dir: Path) -> dict:
+    "Images/s of `train` against a bare loop of the same model, batch, precision, loss and AdamW: the trainer's own cost."
+    import torch
+    from minsnr.loss import DiffusionLoss
+    from minsnr.schedule import get_schedule
+    from minsnr.trainer import AUTOCAST_DTYPES, TrainConfig, model_for_dataset, train
+    batch, steps, window = scale["overhead_batch"], scale["overhead_steps"], scale["overhead_log"]
+    size = overrides.get("img_size", 32)
+    data = _random_latents(4 * batch, (overrides.get("in_chans", 4), size, size))
+    cfg = TrainConfig(model=preset, model_kwargs=dict(overrides), precision="bf16", compile=scale["compile"], lr=1e-4,
+                      global_batch=batch, steps=steps, log_every=window, ckpt_every=steps, out_dir=str(out_dir / "overhead"),
+                      progress=False)
+    with _quiet(): train(cfg, data)
+    # every log window but the first (compilation, warm-up) and none of the final checkpoint, which follows the last line
+    lines = [json.loads(line) for line in (out_dir / "overhead" / "metrics.jsonl").read_text().splitlines()][1:]
+    trainer = len(lines) * window * batch / sum(window * batch / r["img_per_s"] for r in lines)
+
+    torch.manual_seed(0)
+    net = model_for_dataset(cfg, data).to(device)
+    step_net = torch.compile(net) if cfg.compile else net
+    loss_fn = DiffusionLoss(get_schedule(cfg.schedule, cfg.num_timesteps), cfg.target, cfg.weighting, cfg.gamma)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=True)
+    x_all, y_all = data.x.to(device), torch.as_tensor(data._labels, device=device)
+
+    def bare_step(i: int) -> None:  # what a minimal training loop does, and no more
+        rows = slice((i * batch) % len(x_all), (i * batch) % len(x_all) + batch)
+        x0, y = x_all[rows], y_all[rows]
+        t = torch.randint(0, cfg.num_timesteps, (batch,), device=device)
+        with torch.autocast(device.type, dtype=AUTOCAST_DTYPES[cfg.precision]):
+            loss_fn(step_net, x0, y, t, torch.randn_like(x0)).loss.backward()
+        opt.step(); opt.zero_grad(set_to_none=True)
+
+    for i in range(window): bare_step(i)  # the trainer's first window, likewise untimed
+    _sync(device); start = time.perf_counter()
+    for i in range(window, steps): bare_step(i)
+    _sync(device); bare = (steps - window) * batch / (time.perf_counter() - start)
+    return {"model": preset, "overrides": overrides, "batch": batch, "precision": cfg.precision, "compiled": cfg.compile,
+            "timed_steps": steps - window, "trainer_images_per_s": trainer, "bare_images_per_s": bare,
+            "overhead": bare / trainer - 1, "host_syncs_per_step": _host_syncs_per_step(cfg, data, window, out_dir)}
+
+
+def _host_syncs_per_step(cfg, data, window: int, out_dir: Path) -> float | None:
+    "Synchronising CUDA calls per trainer step (logging included), counted by PyTorch's sync debug mode; None on a CPU."
+    import warnings
+
+    import torch
+    from minsnr.trainer import train
+    if not torch.cuda.is_available(): return None
+    counts = []
+    for steps in (window, 3 * window):  # the difference leaves out start-up and the end of the run
+        run = dataclasses.replace(cfg, steps=steps, compile=False, ckpt_every=10 * steps, out_dir=str(out_dir / f"syncs{steps}"))
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught, _quiet():
+                warnings.simplefilter("always")
+                train(run, data)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        counts.append(sum("synchronizing" in str(w.message) for w in caught))
+    return (counts[1] - counts[0]) / (2 * window)
+
+
 def _bench_train_smoke(overrides: dict, scale: dict, device, out_dir: Path) -> dict:
     "bf16 steps of the trainer on random latents: does the loss fall, and does a resumed run end where an unbroken one does?"
     import torch
     from safetensors.torch import load_file
     from minsnr.trainer import TrainConfig, train
 
-    class RandomLatents(torch.utils.data.Dataset):
-        "Fixed random 'latents' with labels (the loss can fall: the model learns their statistics)."
-        num_classes = 1000
-        def __init__(self, n: int, shape: tuple[int, ...]):
-            self.x, self.y = torch.randn(n, *shape, generator=torch.Generator().manual_seed(0)), torch.arange(n) % 1000
-        def __len__(self): return len(self.x)
-        def __getitem__(self, i): return self.x[i], self.y[i]
-
     steps, half = scale["smoke_steps"], scale["smoke_steps"] // 2
     size = overrides.get("img_size", 32)
-    data = RandomLatents(8 * scale["smoke_batch"], (4, size, size))
+    data = _random_latents(8 * scale["smoke_batch"], (4, size, size))
     config = lambda name, n: TrainConfig(model="vit_b", model_kwargs=dict(overrides), precision="bf16", steps=n,
                                          global_batch=scale["smoke_batch"], lr=1e-4, log_every=1, ckpt_every=half,
                                          keep_ckpts=2, out_dir=str(out_dir / name), progress=False, num_workers=0)
@@ -861,6 +947,7 @@ def bench_suite(
                           "unet": _bench_training("unet_ablation", settings["unet"], settings["unet_batch_size"], settings, dev)}
     with tempfile.TemporaryDirectory() as tmp:
         result["train_smoke"] = _bench_train_smoke(settings["vit"], settings, dev, Path(tmp))
+        result["trainer_overhead"] = _bench_trainer_overhead("vit_b", settings["vit"], settings, dev, Path(tmp))
     result["sampling"] = _bench_sampling(settings["vit"], settings, dev)
     result["inception"] = _bench_inception(settings, dev)
     result["seconds"] = time.perf_counter() - start
@@ -881,7 +968,13 @@ def bench_table(
             shown = name if row["compiled"] or "compile" not in name else f"{name} (compile off at this scale)"
             rows.append([f"{part['model']} (batch {part['batch_size']})", shown, f"{row['images_per_s']:.1f}", mfu,
                          f"{row['over_official']:.2f}×", f"{row['peak_memory_gib']:.1f}"])
-    return markdown_table(["model", "configuration", "img/s", "MFU", "over the official recipe", "peak GiB"], rows)
+    table = markdown_table(["model", "configuration", "img/s", "MFU", "over the official recipe", "peak GiB"], rows)
+    if "trainer_overhead" not in result: return table
+    o = result["trainer_overhead"]
+    syncs = "not counted on a CPU" if o["host_syncs_per_step"] is None else f"{o['host_syncs_per_step']:.2f}"
+    return (f"{table}\n\nThe trainer against a bare loop ({o['model']}, batch {o['batch']}, {o['precision']}"
+            f"{', compiled' if o['compiled'] else ''}): {o['trainer_images_per_s']:.1f} against {o['bare_images_per_s']:.1f}"
+            f" img/s, an overhead of {100 * o['overhead']:.1f} %; host synchronisations per step: {syncs}.")
 
 
 def bench_suite_main(argv: list[str] | None = None) -> None:

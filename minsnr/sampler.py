@@ -165,7 +165,7 @@ class VPDenoiser(nn.Module):
     def forward(self, x: Tensor, sigma: Tensor, class_labels: Tensor | None = None) -> Tensor:
         sigma = sigma.to(torch.float64).view(-1, *[1] * (x.ndim - 1))
         scale = 1 / (sigma**2 + 1).sqrt()  # α
-        t = self.schedule.t_from_sigma_edm(sigma.flatten().cpu(), mode=self.t_mode).to(x.device)
+        t = self.schedule.t_from_sigma_edm(sigma.flatten(), mode=self.t_mode)  # on x's device: no transfer per step
         # looked up on every call, so that a later model.half() or .to(dtype) is followed
         dtype = self.dtype or getattr(_first_tensor(self.model), "dtype", x.dtype)
         out = self.model((x * scale).to(dtype), t, class_labels).to(torch.float64)

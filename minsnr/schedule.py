@@ -142,7 +142,9 @@ class VPSchedule:
         check_choice("mode", mode, ("interp", "nearest"))
         sigma = torch.as_tensor(sigma, dtype=torch.float64)
         bad = sigma.isnan() | (sigma < 0)
-        if bad.any(): raise ValueError(f"sigma must be ≥ 0 and not NaN, got {sigma[bad].flatten()[0].item()!r}")
+        if sigma.device.type != "cpu":  # a sampler's σ on an accelerator: checked there, without a host sync
+            torch._assert_async(~bad.any(), "sigma must be ≥ 0 and not NaN")
+        elif bad.any(): raise ValueError(f"sigma must be ≥ 0 and not NaN, got {sigma[bad].flatten()[0].item()!r}")
         log_grid = -self._grid(sigma.device) / 2  # log σ_EDM at t = 0…T−1, strictly increasing (−∞ if ᾱ_0 = 1, +∞ if ᾱ_{T−1} = 0)
         log_s = sigma.log().clamp(log_grid[0], log_grid[-1])
         hi = torch.searchsorted(log_grid, log_s).clamp(1, self.T - 1)

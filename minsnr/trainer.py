@@ -36,13 +36,13 @@ from .schedule import get_schedule
 from .weighting import loss_weight, parse_weighting, timestep_sampler
 
 # %% auto 0
-__all__ = ['LR_SCHEDULES', 'BETA1_COMPENSATIONS', 'CKPT_PATTERN', 'RESUMABLE_CHANGES', 'LEGACY_DEFAULTS', 'LOCK_NAME', 'NUM_BINS',
-           'AUTOCAST_DTYPES', 'ema_decay_at', 'EMA', 'TrainConfig', 'micro_rows', 'step_loader', 'checkpoint_path',
-           'list_checkpoints', 'save_checkpoint', 'load_checkpoint', 'checkpoint_problem', 'set_aside',
-           'prune_checkpoints', 'load_latest_checkpoint', 'config_differences', 'run_contents', 'RunLockedError',
-           'acquire_lock', 'release_lock', 'truncate_metrics', 'build_model', 'build_dataset', 'model_for_dataset',
-           'DistInfo', 'init_distributed', 'beta1_at', 'lr_compensation', 'lr_at', 'threading_main', 'train',
-           'load_run']
+__all__ = ['LR_SCHEDULES', 'BETA1_COMPENSATIONS', 'CKPT_PATTERN', 'RESUMABLE_CHANGES', 'LEGACY_DEFAULTS', 'LOCK_NAME',
+           'CHANNELS_LAST_DEVICES', 'NUM_BINS', 'AUTOCAST_DTYPES', 'HOST_NOISE_DEVICES', 'ema_decay_at', 'EMA',
+           'TrainConfig', 'micro_rows', 'step_loader', 'checkpoint_path', 'list_checkpoints', 'save_checkpoint',
+           'load_checkpoint', 'checkpoint_problem', 'set_aside', 'prune_checkpoints', 'load_latest_checkpoint',
+           'config_differences', 'run_contents', 'RunLockedError', 'acquire_lock', 'release_lock', 'truncate_metrics',
+           'build_model', 'build_dataset', 'model_for_dataset', 'DistInfo', 'init_distributed', 'beta1_at',
+           'lr_compensation', 'lr_at', 'row_noise', 'threading_main', 'train', 'load_run']
 
 # %% ../nbs/08_trainer.ipynb
 def ema_decay_at(
@@ -244,12 +244,14 @@ def micro_rows(
 # %% ../nbs/08_trainer.ipynb
 class _Batches:
     "Micro-batches of a `DiffusionDataset` in the order of a sampler, each one `dataset.batch` call (no worker, no collation)."
-    def __init__(self, dataset, sampler, batch_size: int): self.dataset, self.sampler, self.batch_size = dataset, sampler, batch_size
+    def __init__(self, dataset, sampler, batch_size: int, pin: bool = False):
+        self.dataset, self.sampler, self.batch_size, self.pin = dataset, sampler, batch_size, pin
 
     def __iter__(self):
         indices = iter(self.sampler)
         while len(rows := list(itertools.islice(indices, self.batch_size))) == self.batch_size:
-            yield self.dataset.batch(rows)
+            batch = self.dataset.batch(rows)
+            yield tuple(part.pin_memory() for part in batch) if self.pin else batch  # pinned: the copy to the GPU overlaps
 
 
 def step_loader(
@@ -263,8 +265,8 @@ def step_loader(
     micro = config.per_step_batch(world_size)
     sampler = ShardedInfiniteSampler(len(dataset), rank, world_size, config.seed,
                                      start_index=start_step * config.global_batch, batch_size=micro)
-    if config.num_workers == 0 and not torch.cuda.is_available() and isinstance(dataset, DiffusionDataset):
-        return _Batches(dataset, sampler, micro)  # the same batches as the DataLoader below, without its per-item overhead
+    if config.num_workers == 0 and isinstance(dataset, DiffusionDataset):  # the same batches as the DataLoader below,
+        return _Batches(dataset, sampler, micro, pin=torch.cuda.is_available())  # without its per-item overhead
     return torch.utils.data.DataLoader(dataset, batch_size=micro, sampler=sampler, num_workers=config.num_workers,
                                        pin_memory=torch.cuda.is_available(), persistent_workers=config.num_workers > 0)
 
@@ -581,6 +583,9 @@ class _Run:
     def __post_init__(self): self.params = list(self.model.parameters())
 
 
+CHANNELS_LAST_DEVICES = ("cuda",)  # where a UNet trains with channels-last weights (on a CPU they were no faster)
+
+
 def _build_run(
     cfg: TrainConfig,  # the run
     dataset: torch.utils.data.Dataset | None,  # the training set; None: the one `cfg.dataset` names
@@ -590,6 +595,8 @@ def _build_run(
     torch.manual_seed(cfg.seed)  # the same initial weights on every process
     dataset = build_dataset(cfg) if dataset is None else dataset
     model = model_for_dataset(cfg, dataset).to(info.device)
+    if info.device.type in CHANNELS_LAST_DEVICES and isinstance(model, unet.DiffusionUNet):
+        model = model.to(memory_format=torch.channels_last)  # cuDNN's fast convolutions; numerically the same network
     ema = EMA(model, cfg.ema_decay, cfg.ema_warmup_power)
     schedule = get_schedule(cfg.schedule, cfg.num_timesteps)
     sampler = timestep_sampler(cfg.timestep_sampler, cfg.num_timesteps, **cfg.sampler_options())
@@ -675,7 +682,8 @@ AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16} 
 def _new_window(info: DistInfo) -> dict:
     "The running sums of the log between two log lines: loss, per-bin x0 errors and counts, steps, skipped steps, time."
     return {"loss": torch.zeros((), device=info.device), "bins": torch.zeros(2, NUM_BINS, device=info.device),
-            "steps": 0, "skipped": 0, "time": time.perf_counter()}
+            "steps": 0, "skipped": 0, "time": time.perf_counter(),
+            "non_finite": torch.tensor([-1.0, math.nan, math.nan], dtype=torch.float64, device=info.device)}
 
 
 def _set_hyperparameters(run: _Run, cfg: TrainConfig) -> None:
@@ -685,6 +693,36 @@ def _set_hyperparameters(run: _Run, cfg: TrainConfig) -> None:
         if cfg.beta1_compensation == "lr-ratio": group["lr"] *= lr_compensation(run.step, cfg)  # Eq. (lr-compensation)
         group["betas"] = (beta1_at(run.step, cfg), cfg.betas[1])
     if hasattr(run.loss_fn.sampler, "set_progress"): run.loss_fn.sampler.set_progress(run.step / cfg.steps)
+
+# %% ../nbs/08_trainer.ipynb
+HOST_NOISE_DEVICES = ("cpu",)  # device types whose runs draw the whole global batch's noise from the run's generator
+_MASK64 = (1 << 64) - 1
+
+
+def _stream_seed(*parts: int) -> int:
+    "A 63-bit seed that mixes `parts` (SplitMix64's finaliser after each one), different for any change of any part."
+    h = 0x9E3779B97F4A7C15
+    for p in parts:
+        h = (h ^ (p & _MASK64)) * 0xBF58476D1CE4E5B9 & _MASK64
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EB & _MASK64
+        h ^= h >> 31
+    return h >> 1
+
+
+def row_noise(
+    seed: int,  # the run's seed
+    step: int,  # the optimizer step
+    rows: slice,  # rows of the global batch (`micro_rows`)
+    shape: tuple[int, ...],  # (C, H, W) of an image
+    device: torch.device | str,  # where to draw
+) -> Tensor:
+    "Gaussian noise for `rows` of step `step`'s global batch; row i from its own stream, whatever the split."
+    generator = torch.Generator(device)
+    noise = torch.empty((rows.stop - rows.start, *shape), device=device)
+    for j, i in enumerate(range(rows.start, rows.stop)):
+        generator.manual_seed(_stream_seed(seed, step, i))
+        noise[j].normal_(generator=generator)
+    return noise
 
 # %% ../nbs/08_trainer.ipynb
 def _record(window: dict, res: LossOutput, cfg: TrainConfig, info: DistInfo) -> None:
@@ -707,6 +745,11 @@ def _feed_sampler(run: _Run, res: LossOutput, t_all: Tensor, m: int, micro: int,
         run.loss_fn.sampler.update(res.t.cpu(), losses.cpu())
 
 # %% ../nbs/08_trainer.ipynb
+def _pinned(host: Tensor, device: torch.device) -> Tensor:
+    "`host` in page-locked memory when it is bound for a GPU (its copy then does not wait); unchanged otherwise."
+    return host.pin_memory() if device.type == "cuda" else host
+
+
 def _accumulate(
     run: _Run,  # the run
     cfg: TrainConfig,  # its config
@@ -719,18 +762,24 @@ def _accumulate(
 ) -> Tensor:
     "Forward and backward passes of one step's `grad_accum` micro-batches; the step's mean loss on this process."
     num_classes = run.model.config.num_classes
-    t_all, iw_all, noise_all = run.loss_fn.draw(cfg.global_batch, x_shape, run.generator)
+    on_host = info.device.type in HOST_NOISE_DEVICES
+    if on_host: t_all, iw_all, noise_all = run.loss_fn.draw(cfg.global_batch, x_shape, run.generator)
+    else: t_all, iw_all = run.loss_fn.sampler.sample(cfg.global_batch, generator=run.generator)  # B numbers: cheap anywhere
     drop_all = torch.rand(cfg.global_batch, generator=run.generator) < cfg.class_drop_prob
+    # pinned, so that their copies to the GPU are queued like kernels (a copy from pageable memory waits for the GPU)
+    t_all, iw_all, drop_all = (_pinned(v, info.device) for v in (t_all, iw_all, drop_all))
     step_loss = torch.zeros((), device=info.device)
     for m in range(cfg.grad_accum):
         x0, y = next(batches)
         rows = micro_rows(m, micro, info.rank, info.world_size)
+        noise = noise_all[rows] if on_host else row_noise(cfg.seed, run.step, rows, x_shape, info.device)
         x0 = x0.to(info.device, non_blocking=True)
-        y = None if num_classes is None else torch.where(drop_all[rows], num_classes, y).to(info.device)
+        t, iw, drop = (v[rows].to(info.device, non_blocking=True) for v in (t_all, iw_all, drop_all))
+        y = None if num_classes is None else torch.where(drop, num_classes, y.to(info.device, non_blocking=True))
         sync = nullcontext() if info.world_size == 1 or m == cfg.grad_accum - 1 else train_model.no_sync()
         autocast = AUTOCAST_DTYPES[cfg.precision]
         with sync, torch.autocast(info.device.type, dtype=autocast, enabled=autocast is not None):
-            res = run.loss_fn(train_model, x0, y, t_all[rows], noise_all[rows], iw_all[rows])
+            res = run.loss_fn(train_model, x0, y, t, noise, iw)
             run.scaler.scale(res.loss / cfg.grad_accum).backward()
         step_loss += res.loss.detach() / cfg.grad_accum
         _record(window, res, cfg, info)
@@ -740,6 +789,29 @@ def _accumulate(
     return step_loss
 
 # %% ../nbs/08_trainer.ipynb
+def _grad_norm(params: list, clip: float) -> Tensor:
+    "The gradients' total norm before clipping; the gradients clipped to norm `clip` if it is > 0."
+    if clip > 0: return torch.nn.utils.clip_grad_norm_(params, clip)
+    return torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])  # no multiply by 1
+
+
+def _note_non_finite(window: dict, step: int, step_loss: Tensor, grad_norm: Tensor) -> None:
+    "Keep (step, loss, norm) of the window's first non-finite gradient norm, on the device: no host sync."
+    seen = window["non_finite"]
+    now = torch.stack([torch.full_like(seen[0], step), step_loss.to(seen), grad_norm.to(seen)])
+    window["non_finite"] = torch.where(~grad_norm.isfinite() & (seen[0] < 0), now, seen)
+
+
+def _check_finite(window: dict, out: Path) -> None:
+    "Stop at the first non-finite step noted, naming the last good checkpoint (one host sync)."
+    step, loss, norm = window["non_finite"].tolist()
+    if step < 0: return
+    last = list_checkpoints(out)
+    raise FloatingPointError(f"non-finite loss or gradient at step {int(step)} (loss {loss:.4g}, gradient norm "
+                             f"{norm:.4g}); the last good checkpoint is "
+                             f"{last[0] if last else 'none (no checkpoint was written yet)'}")
+
+
 def _apply_gradients(
     run: _Run,  # the run (its step is advanced)
     cfg: TrainConfig,  # its config
@@ -755,12 +827,8 @@ def _apply_gradients(
         for p in extra: p.grad.copy_(_all_mean(p.grad.clone(), info))
         params = [*run.params, *extra]
     run.scaler.unscale_(run.opt)
-    grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
-    if not torch.isfinite(grad_norm) and cfg.precision != "fp16":
-        last = list_checkpoints(out)
-        raise FloatingPointError(f"non-finite loss or gradient at step {run.step} (loss {step_loss.item():.4g}, "
-                                 f"gradient norm {grad_norm.item():.4g}); the last good checkpoint is "
-                                 f"{last[0] if last else 'none (no checkpoint was written yet)'}")
+    grad_norm = _grad_norm(params, cfg.grad_clip)
+    if cfg.precision != "fp16": _note_non_finite(window, run.step, step_loss, grad_norm)  # fp16: the scaler skips the step
     scale_before = run.scaler.get_scale() if cfg.precision == "fp16" else None
     run.scaler.step(run.opt); run.scaler.update(); run.opt.zero_grad(set_to_none=True)
     if cfg.precision == "fp16" and run.scaler.get_scale() < scale_before: window["skipped"] += 1
@@ -924,6 +992,9 @@ def _train(cfg: TrainConfig, dataset, on_step, info: DistInfo, out: Path) -> dic
             _set_hyperparameters(run, cfg)
             step_loss = _accumulate(run, cfg, train_model, batches, x_shape, micro, info, window)
             grad_norm = _apply_gradients(run, cfg, step_loss, out, window, info)
+            # before the weights are next logged, saved or handed out (the same steps on every process)
+            if (run.step % cfg.log_every == 0 or run.step % cfg.ckpt_every == 0 or run.step == cfg.steps or on_step
+                    or (stop and stop.signal)): _check_finite(window, out)
             reporter.step_done(run, grad_norm, window)
             if info.main and (run.step % cfg.ckpt_every == 0 or run.step == cfg.steps): _checkpoint(run, cfg, out)
             if on_step and info.main: on_step(run.step, run.model, run.ema)

@@ -39,7 +39,7 @@ class UNetConfig:
     num_timesteps: int = 1000  # T: timesteps lie in [0, T−1]
     zero_init: bool = True  # ADM's zero initialisation of the last layer of every residual and attention block
     grad_checkpointing: bool = False  # recompute block activations in the backward pass (saves memory)
-    check_values: bool = True  # validate label and timestep values on every call (a device→host sync)
+    check_values: bool | None = None  # validate label and timestep values on every call; None: on CPU tensors only (elsewhere a device→host sync)
 
     def __post_init__(self):
         self.channel_mult, self.attention_resolutions = tuple(self.channel_mult), tuple(self.attention_resolutions)

@@ -78,7 +78,7 @@ class ViTConfig:
     head_init_scale: float = 1e-3  # the head's initial weights are scaled by this (official: 0.001)
     fused_attn: bool = True  # scaled_dot_product_attention (flash / efficient kernels) instead of explicit softmax
     grad_checkpointing: bool = False  # recompute block activations in the backward pass (saves memory)
-    check_values: bool = True  # validate label and timestep values on every call (a device→host sync)
+    check_values: bool | None = None  # validate label and timestep values on every call; None: on CPU tensors only (elsewhere a device→host sync)
 
     def __post_init__(self):
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "num_timesteps"):

@@ -31,7 +31,9 @@
 config_file = "configs/celeba64_vit_s.yaml"  # the recipe: celeba64_vit_s.yaml (ViT-S/4) or celeba64_unet.yaml (the UNet)
 data_dir = None  # folder of CelebA's aligned images, img_align_celeba (required)
 out_dir = None  # run folder (relative to where the notebook runs); None: runs/<recipe name>
-gpus = 1  # GPUs to train on, one node (torchrun --nproc_per_node)
+gpus = 1  # GPUs to train on per machine (torchrun --nproc_per_node)
+nnodes = 1  # machines: run this notebook on each, with the same rdzv_endpoint
+rdzv_endpoint = None  # host:port every machine reaches (node 0 and a free port), when nnodes > 1
 steps = None  # optimizer steps; None: the recipe's
 overrides = {}  # other TrainConfig fields, e.g. {"target": "eps"} or {"precision": "fp16"} (the paper's)
 
@@ -59,4 +61,4 @@ display(Markdown(recipe_table(config_file, **given)))
 if data_dir is None or not Path(data_dir).is_dir():
     raise FileNotFoundError(f"data_dir={data_dir!r}: pass the folder of CelebA's aligned images (-p data_dir …)")
 config = load_train_config(config_file, **given)
-summary = launch(config, gpus)
+summary = launch(config, gpus, nnodes, rdzv_endpoint)

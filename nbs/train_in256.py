@@ -37,7 +37,9 @@
 config_file = "configs/in256_vit_b2.yaml"  # the recipe: in256_vit_b2.yaml (ViT-B/2, ablations) or in256_vit_xl2.yaml (ViT-XL/2, FID 2.06)
 data_dir = None  # folder of ImageNet-256 SD-VAE latents (required)
 out_dir = None  # run folder (relative to where the notebook runs); None: runs/<recipe name>
-gpus = 1  # GPUs to train on, one node (torchrun --nproc_per_node)
+gpus = 1  # GPUs to train on per machine (torchrun --nproc_per_node)
+nnodes = 1  # machines: run this notebook on each, with the same rdzv_endpoint
+rdzv_endpoint = None  # host:port every machine reaches (node 0 and a free port), when nnodes > 1
 steps = None  # optimizer steps; None: the recipe's
 overrides = {}  # other TrainConfig fields, e.g. {"grad_accum": 2} for GPUs with less memory, {"precision": "fp16"} (the paper's)
 
@@ -66,7 +68,7 @@ display(Markdown(recipe_table(config_file, **given)))
 if data_dir is None or not Path(data_dir).is_dir():
     raise FileNotFoundError(f"data_dir={data_dir!r}: pass the folder of ImageNet-256 SD-VAE latents (-p data_dir …)")
 config = load_train_config(config_file, **given)
-summary = launch(config, gpus)
+summary = launch(config, gpus, nnodes, rdzv_endpoint)
 
 # %%
 records = [json.loads(line) for line in (Path(config.out_dir) / "metrics.jsonl").read_text().splitlines()]

@@ -31,7 +31,9 @@
 config_file = "configs/in64_vit_l4.yaml"  # the recipe: TrainConfig fields, one a line, each with its source
 data_dir = None  # ImageNet train folder with one sub-folder per class (required)
 out_dir = None  # run folder (relative to where the notebook runs); None: runs/<recipe name>
-gpus = 1  # GPUs to train on, one node (torchrun --nproc_per_node)
+gpus = 1  # GPUs to train on per machine (torchrun --nproc_per_node)
+nnodes = 1  # machines: run this notebook on each, with the same rdzv_endpoint
+rdzv_endpoint = None  # host:port every machine reaches (node 0 and a free port), when nnodes > 1
 steps = None  # optimizer steps; None: the recipe's
 overrides = {}  # other TrainConfig fields, e.g. {"grad_accum": 4} for GPUs with less memory, {"precision": "fp16"} (the paper's)
 
@@ -59,4 +61,4 @@ display(Markdown(recipe_table(config_file, **given)))
 if data_dir is None or not Path(data_dir).is_dir():
     raise FileNotFoundError(f"data_dir={data_dir!r}: pass the ImageNet class-folder tree (-p data_dir …)")
 config = load_train_config(config_file, **given)
-summary = launch(config, gpus)
+summary = launch(config, gpus, nnodes, rdzv_endpoint)

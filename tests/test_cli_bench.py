@@ -61,13 +61,17 @@ def test_bench_smoke_writes_every_field_of_the_gpu_suite(tmp_path):
     subprocess.run([sys.executable, "-m", "minsnr.cli", "bench-suite", "scale=smoke", f"out_dir={out}", "device=cpu"],
                    check=True, capture_output=True, text=True)
     result = json.loads((out / "bench.json").read_text())
-    assert set(result) == {"scale", "device", "torch", "command", "training", "train_smoke", "sampling", "inception", "seconds"}
+    assert set(result) == {"scale", "device", "torch", "command", "training", "train_smoke", "trainer_overhead", "sampling",
+                           "inception", "seconds"}
     for part in result["training"].values():
         assert len(part["configurations"]) == 4
         for row in part["configurations"].values():
             assert {"images_per_s", "mfu", "over_official", "peak_memory_gib", "precision", "compiled"} <= set(row)
     assert result["train_smoke"]["loss_falls"] is not None and result["train_smoke"]["resume_exact"]
     assert result["sampling"]["nfe"] == 2 * result["sampling"]["heun_steps"] - 1
+    overhead = result["trainer_overhead"]
+    assert overhead["trainer_images_per_s"] > 0 and overhead["bare_images_per_s"] > 0 and overhead["host_syncs_per_step"] is None
+    assert "The trainer against a bare loop" in (out / "bench.md").read_text()
     assert result["inception"]["images_per_s"] > 0 and (out / "bench.md").read_text().startswith("| model |")
 
 

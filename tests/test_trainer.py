@@ -154,6 +154,19 @@ def test_grad_accumulation_equals_one_big_batch(tmp_path):
     for k in a["model"]: torch.testing.assert_close(a["model"][k], b["model"][k], rtol=1e-5, atol=1e-6)
 
 
+def test_device_drawn_noise_is_the_same_for_any_split_of_the_batch(tmp_path, monkeypatch):
+    "Where each process draws its own rows' noise (accelerators), a step split in micro-batches trains what one batch does."
+    import minsnr.trainer as trainer
+    data = Blobs()
+    train(config(tmp_path, "host", steps=2, ckpt_every=2), data)
+    monkeypatch.setattr(trainer, "HOST_NOISE_DEVICES", ())  # the accelerators' path, on the CPU
+    train(config(tmp_path, "one", steps=2, ckpt_every=2), data)
+    train(config(tmp_path, "acc", steps=2, ckpt_every=2, grad_accum=4), data)
+    host, a, b = weights(tmp_path / "host"), weights(tmp_path / "one"), weights(tmp_path / "acc")
+    for k in a["model"]: torch.testing.assert_close(a["model"][k], b["model"][k], rtol=1e-5, atol=1e-6)
+    assert any(not torch.allclose(a["model"][k], host["model"][k]) for k in a["model"])  # it did draw other noise
+
+
 def test_fp16_skips_non_finite_steps_instead_of_stopping(tmp_path):
     class SometimesInf(Blobs):
         def __getitem__(self, i):
