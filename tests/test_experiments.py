@@ -72,6 +72,13 @@ def test_at_least_three_seeds_per_setting():
     assert settings and not few, f"settings with fewer than 3 seeds: {few}"
 
 
+def test_five_seeds_for_figure_5s_vit_grid():
+    "Figure 5's ViT grid (4 weightings × x0, ε, v × both schedules) has ≥ 5 seeds stored: the speed-ups are paired over them."
+    settings = seeds_by_setting(vit_grid_specs())
+    few = {k: sorted(v) for k, v in settings.items() if len(v) < 5}
+    assert len(settings) == 24 and not few, f"settings with fewer than 5 seeds: {few}"
+
+
 class CountingSpec:
     "A spec whose result costs nothing: it counts how often it is computed."
     suite = "fake"
