@@ -28,6 +28,7 @@ results_dir = "book/results"  # result files (committed)
 runs_dir = "runs/experiments"  # checkpoints (not committed)
 
 # %% tags=["remove-cell"]
+import json
 import math
 import warnings
 from pathlib import Path
@@ -174,7 +175,7 @@ def in_short():
         yes, no = words.get((baseline, "yes"), []), words.get((baseline, "no"), [])
         rest = sum(len(v) for (b, w), v in words.items() if b == baseline and w not in ("yes", "no"))
         parts.append(f"against {LABELS[baseline]}, min-SNR-5 is faster with {', '.join(yes) or 'none'}"
-                     + (f" and slower with {', '.join(no)}" if no else "") + (f" ({rest} settings not resolved)" if rest else ""))
+                     + (f" and slower with {', '.join(no)}" if no else "") + (f" ({rest} setting{'s' if rest > 1 else ''} not resolved)" if rest else ""))
     ends = [f"{schedule} {NAMES[target]}: {word}" for (schedule, target), diff in long_ends.items() if (word := end_word(diff))]
     end = ("After 4800 steps its final FD-digits against const's is " + "; ".join(ends) + "."
            if ends else "Where the curves end is measured by the 4800-step runs below, not stored yet.")
@@ -451,10 +452,28 @@ display(Markdown(markdown_table(["run", "changes", "FD-digits at 1000", "at 2000
 # short warm-up moved it a little earlier still; batches of 64 end close to batches of 128 after the same number of
 # steps, with half the images per step. T7 became the benchmark, run for 2400 steps.
 #
-# The benchmark trains in bf16 autocast with the explicit softmax attention, which on this CPU is faster than fp32 with
-# PyTorch's fused attention (the step-time ratio is measured with `minsnr-bench`, the commands below). That it draws
-# the same digits is checked on one seed: the grid's min-SNR-5 run (x0, cosine, seed 0) trained again in fp32 with the
-# fused attention (`minsnr.experiments.precision_check_specs`):
+# The benchmark trains in bf16 autocast with the explicit softmax attention. On this CPU (AVX512-BF16) that is the
+# fastest eager path: PyTorch's fused attention runs its backward pass through a kernel that gains nothing from bf16
+# at 16 tokens, while the explicit attention is two small matrix products that do. The step times, measured in one run
+# with the configurations interleaved (`tools/step_ratio.py`):
+
+# %% tags=["hide-input"]
+ratio_path = Path(results_dir) / "summary" / "step_ratio.json"
+if ratio_path.exists():
+    ratio = json.loads(ratio_path.read_text())
+    display(Markdown(markdown_table(
+        ["configuration", "images/s", "over fp32 with fused attention"],
+        [[r["configuration"], f"{r['images_per_s']:.0f}", f"{r['over_fp32_fused']:.2f}×"] for r in ratio["rows"]], align="lrr")))
+    display(Markdown(f"{ratio['model']} on {'×'.join(map(str, ratio['image']))} digits, batch {ratio['batch']}, one "
+                     f"thread of {ratio['cpu']}, PyTorch {ratio['torch']}; median of {ratio['repeats']} measurements of "
+                     f"{ratio['steps']} steps each, with other runs on the machine's other core (`{ratio['command']}`). "
+                     "The stored runs were trained eagerly; `torch.compile` would have made each step faster still."))
+else:
+    display(Markdown("*The step-time measurement is not stored yet.*"))
+
+# %% [markdown] tags=[]
+# That the fast path draws the same digits is checked on one seed: the grid's min-SNR-5 run (x0, cosine, seed 0)
+# trained again in fp32 with the fused attention (`minsnr.experiments.precision_check_specs`):
 
 # %% tags=["hide-input"]
 check_spec = precision_check_specs()[0]
