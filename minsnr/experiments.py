@@ -543,9 +543,11 @@ def evals_by_seed(
 def finished_values(
     runs: dict,  # {seed: result} of one setting
     key: str = "fd",  # the evaluation field
+    step: int | None = None,  # the evaluation at this step; None: the last one
 ) -> np.ndarray:
-    "`key` at the last evaluation of every finished seed."
-    return np.array([r["evals"][-1][key] for r in runs.values() if r["status"] == "finished"])
+    "`key` at evaluation `step` (the last by default) of every finished seed."
+    pick = (lambda evals: evals[-1]) if step is None else (lambda evals: next(e for e in evals if e["step"] == step))
+    return np.array([pick(r["evals"])[key] for r in runs.values() if r["status"] == "finished"])
 
 
 def mean_interval(

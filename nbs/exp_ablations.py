@@ -148,18 +148,13 @@ display(Markdown(f"**What we see.** {sentences} 'Level with' means the 95 % inte
 # {numref}`fig-convergence-unet`.
 
 # %% tags=["hide-input"]
-def fd_at(runs, step):
-    "FD-digits at `step` of every finished seed."
-    return np.array([next(e["fd"] for e in r["evals"] if e["step"] == step) for r in runs.values() if r["status"] == "finished"])
-
-
 POINTS = (480, 1200, 2400)
 rows, table1 = [], {}
 for schedule in SCHEDULES:
     for target in NAMES:
         const, ours = unet_runs.get((schedule, target, "const")), unet_runs.get((schedule, target, "min-snr"))
         for label, runs in (("const", const), ("min-SNR-5", ours)):
-            if runs: rows.append([schedule, NAMES[target], label, len(runs), *[mean_interval(fd_at(runs, s)) for s in POINTS],
+            if runs: rows.append([schedule, NAMES[target], label, len(runs), *[mean_interval(finished_values(runs, step=s)) for s in POINTS],
                                   mean_interval(finished_values(runs, "class_acc"), "{:.2f}"), "", ""])
         if const and ours:
             speed = speedup_summary(evals_by_seed(ours), evals_by_seed(const), threshold)

@@ -276,15 +276,13 @@ def repeats_grid(long, grid):
 def long_rows(long):
     "One row per schedule, target and weighting: FD at 2400 and 4800, the trend over the last 960 steps, min-SNR-5 minus const."
     rows, ends = [], {}
-    at = lambda runs, step: np.array([next(e["fd"] for e in r["evals"] if e["step"] == step) for r in runs.values()
-                                      if r["status"] == "finished"])
     for schedule in SCHEDULES:
         for target in TARGETS:
             const, ours = long.get((schedule, target, "const")), long.get((schedule, target, "min-snr"))
             for weighting, runs in (("const", const), ("min-snr", ours)):
                 if not runs: continue
                 change = final_trend(runs)
-                rows.append([schedule, NAMES[target], LABELS[weighting], len(runs), mean_interval(at(runs, 2400)),
+                rows.append([schedule, NAMES[target], LABELS[weighting], len(runs), mean_interval(finished_values(runs, step=2400)),
                              mean_interval(finished_values(runs)), "—" if math.isnan(change) else f"{100 * change:+.0f} %",
                              mean_interval(finished_values(runs, "class_acc"), "{:.2f}"), ""])
             if const and ours:
