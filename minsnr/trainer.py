@@ -36,13 +36,14 @@ from .schedule import get_schedule
 from .weighting import loss_weight, parse_weighting, timestep_sampler
 
 # %% auto 0
-__all__ = ['LR_SCHEDULES', 'BETA1_COMPENSATIONS', 'CKPT_PATTERN', 'RESUMABLE_CHANGES', 'LEGACY_DEFAULTS', 'LOCK_NAME',
-           'CHANNELS_LAST_DEVICES', 'NUM_BINS', 'AUTOCAST_DTYPES', 'HOST_NOISE_DEVICES', 'ema_decay_at', 'EMA',
-           'TrainConfig', 'micro_rows', 'step_loader', 'checkpoint_path', 'list_checkpoints', 'save_checkpoint',
-           'load_checkpoint', 'checkpoint_problem', 'set_aside', 'prune_checkpoints', 'load_latest_checkpoint',
-           'config_differences', 'run_contents', 'RunLockedError', 'acquire_lock', 'release_lock', 'truncate_metrics',
-           'build_model', 'build_dataset', 'model_for_dataset', 'DistInfo', 'init_distributed', 'beta1_at',
-           'lr_compensation', 'lr_at', 'row_noise', 'threading_main', 'train', 'load_run']
+__all__ = ['LR_SCHEDULES', 'PRECISIONS', 'BETA1_COMPENSATIONS', 'CKPT_PATTERN', 'RESUMABLE_CHANGES', 'LEGACY_DEFAULTS',
+           'LOCK_NAME', 'CHANNELS_LAST_DEVICES', 'NUM_BINS', 'AUTOCAST_DTYPES', 'HOST_NOISE_DEVICES', 'ema_decay_at',
+           'EMA', 'resolved_precision', 'TrainConfig', 'micro_rows', 'step_loader', 'checkpoint_path',
+           'list_checkpoints', 'save_checkpoint', 'load_checkpoint', 'checkpoint_problem', 'set_aside',
+           'prune_checkpoints', 'load_latest_checkpoint', 'config_differences', 'run_contents', 'RunLockedError',
+           'acquire_lock', 'release_lock', 'truncate_metrics', 'build_model', 'build_dataset', 'model_for_dataset',
+           'DistInfo', 'init_distributed', 'beta1_at', 'lr_compensation', 'lr_at', 'row_noise', 'threading_main',
+           'train', 'load_run']
 
 # %% ../nbs/08_trainer.ipynb
 def ema_decay_at(
@@ -93,6 +94,17 @@ class EMA:
 
 # %% ../nbs/08_trainer.ipynb
 LR_SCHEDULES = ("constant", "cosine", "linear")  # after the warm-up: the paper's constant rate, or a decay to 0 at `steps`
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # TrainConfig.precision; 'auto' is bf16 on a GPU and fp32 elsewhere
+
+
+def resolved_precision(
+    precision: str,  # a TrainConfig.precision
+    device: torch.device | str,  # where the run trains
+) -> str:
+    "'fp32', 'bf16' or 'fp16': what `precision` means on `device`."
+    check_choice("precision", precision, PRECISIONS)
+    if precision != "auto": return precision
+    return "bf16" if torch.device(device).type == "cuda" else "fp32"  # a CPU's bf16 was slower for the UNet
 BETA1_COMPENSATIONS = ("none", "lr-ratio", "demon")  # momentum decay with learning-rate compensation (a reconstruction)
 
 
@@ -131,7 +143,7 @@ class TrainConfig:
     grad_clip: float = 0.0  # clip the gradient norm to this; 0: no clipping (the norm is logged either way)
     ema_decay: float = 0.9999  # EMA decay: the cap of the warm-up, or the fixed decay when ema_warmup_power is None
     ema_warmup_power: float | None = 2 / 3  # p of the EMA warm-up β_n = min(ema_decay, 1 − (1+n)^−p); None: fixed ema_decay
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype; fp16 uses dynamic loss scaling
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # autocast dtype; 'auto': bf16 on a GPU, fp32 on a CPU; fp16 scales the loss
     compile: bool = False  # torch.compile the model
     # run
     seed: int = 0  # seeds weights, data order, noise and timesteps
@@ -176,7 +188,7 @@ def _check_fields(cfg: TrainConfig) -> None:
             raise ValueError(f"{name} must be a non-empty string, got {getattr(cfg, name)!r}")
     for name in ("data_options", "model_kwargs", "timestep_sampler_options"):
         if not isinstance(getattr(cfg, name), dict): raise ValueError(f"{name} must be a mapping, got {getattr(cfg, name)!r}")
-    check_choice("precision", cfg.precision, ("fp32", "bf16", "fp16"))
+    check_choice("precision", cfg.precision, PRECISIONS)
     check_choice("lr_schedule", cfg.lr_schedule, LR_SCHEDULES)
     check_number("class_drop_prob", cfg.class_drop_prob, 0, 1, high_open=True)
     check_number("lr", cfg.lr, 0, low_open=True, what="a finite number > 0")
@@ -777,7 +789,7 @@ def _accumulate(
         t, iw, drop = (v[rows].to(info.device, non_blocking=True) for v in (t_all, iw_all, drop_all))
         y = None if num_classes is None else torch.where(drop, num_classes, y.to(info.device, non_blocking=True))
         sync = nullcontext() if info.world_size == 1 or m == cfg.grad_accum - 1 else train_model.no_sync()
-        autocast = AUTOCAST_DTYPES[cfg.precision]
+        autocast = AUTOCAST_DTYPES[resolved_precision(cfg.precision, info.device)]
         with sync, torch.autocast(info.device.type, dtype=autocast, enabled=autocast is not None):
             res = run.loss_fn(train_model, x0, y, t, noise, iw)
             run.scaler.scale(res.loss / cfg.grad_accum).backward()
@@ -967,6 +979,8 @@ def _save_final_weights(model: nn.Module, ema: EMA, config: TrainConfig, out: Pa
 # %% ../nbs/08_trainer.ipynb
 def _train(cfg: TrainConfig, dataset, on_step, info: DistInfo, out: Path) -> dict:
     "The body of `train`, run while holding the out_dir lock: build, resume, then optimisation steps up to `cfg.steps`."
+    # what 'auto' means on this device is what the checkpoints and config.json record, and what a resume must match
+    cfg = dataclasses.replace(cfg, precision=resolved_precision(cfg.precision, info.device))
     run = _build_run(cfg, dataset, info)
     resumed_from = _resume(cfg, out, run, info)
     if cfg.ema_warmup_power is None and 1 / (1 - cfg.ema_decay) > cfg.steps:

@@ -27,7 +27,7 @@ BAD = {  # argv → the exact error line (after "minsnr-train: error: ")
     "int from float": (["steps=5.5"], "steps=5.5: expected an integer"),
     "bool": (["progress=maybe"], "progress=maybe: expected true or false"),
     "repeated": (["steps=5", "steps=2"], "steps given twice (steps=5 and steps=2): give each field once"),
-    "literal": (["precision=fp8"], "precision=fp8: expected one of 'fp32', 'bf16', 'fp16'"),
+    "literal": (["precision=fp8"], "precision=fp8: expected one of 'auto', 'fp32', 'bf16', 'fp16'"),
     "optional float": (["gamma=abc"], "gamma=abc: expected float or null"),
     "tuple length": (["betas=0.9"], "betas=0.9: expected 2 values, like 1,1 (tuple[float, float])"),
     "tuple item": (["betas=0.9,x"], "betas[1]=x: expected a number (e.g. 0.001 or 1e-3)"),
@@ -123,7 +123,7 @@ def test_help_lists_every_field_with_comment_type_default_and_choices(capsys):
             assert f"\n  {f.name}=" in out, f.name
             if f.doc: assert f.doc in out, f.name
         assert "  lr=0.0001  (float)\n      AdamW learning rate" in out
-        assert "  precision=fp32  (choice)\n      choices: fp32, bf16, fp16" in out
+        assert "  precision=auto  (choice)\n      choices: auto, fp32, bf16, fp16" in out
 
 
 def test_train_writes_grids_and_never_overwrites_one(tmp_path, capsys):

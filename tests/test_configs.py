@@ -128,7 +128,7 @@ def test_a_bad_override_names_it_and_the_valid_fields():
 
 @pytest.mark.parametrize("overrides, message", [
     ({"steps": 2.5}, "steps=2.5: expected an integer"),
-    ({"precision": "fp8"}, "precision=fp8: expected one of 'fp32', 'bf16', 'fp16'"),
+    ({"precision": "fp8"}, "precision=fp8: expected one of 'auto', 'fp32', 'bf16', 'fp16'"),
     ({"gamma": -1.0}, "gamma"),  # TrainConfig's own check
 ])
 def test_a_bad_override_value_is_one_line(overrides, message):

@@ -154,6 +154,17 @@ def test_grad_accumulation_equals_one_big_batch(tmp_path):
     for k in a["model"]: torch.testing.assert_close(a["model"][k], b["model"][k], rtol=1e-5, atol=1e-6)
 
 
+def test_auto_precision_is_what_the_run_records_and_resumes_with(tmp_path):
+    "precision='auto' trains in what it means on the device (fp32 on a CPU), records that, and continues an fp32 run."
+    data = Blobs()
+    train(config(tmp_path, "old", steps=3, precision="fp32"), data)  # a run made before 'auto' existed
+    train(config(tmp_path, "old", steps=6), data)  # 'auto' on a CPU is fp32: the same configuration
+    assert json.loads((tmp_path / "old" / "config.json").read_text())["precision"] == "fp32"
+    assert torch.load(tmp_path / "old" / "ckpt-00000006.pt", weights_only=True)["config"]["precision"] == "fp32"
+    with pytest.raises(ValueError, match=r"configuration differs in precision: 'fp32' → 'bf16'"):
+        train(config(tmp_path, "old", steps=9, precision="bf16"), data)
+
+
 def test_device_drawn_noise_is_the_same_for_any_split_of_the_batch(tmp_path, monkeypatch):
     "Where each process draws its own rows' noise (accelerators), a step split in micro-batches trains what one batch does."
     import minsnr.trainer as trainer
@@ -340,7 +351,7 @@ BAD_CONFIGS = [
     ({"weighting": "min_snr_x"}, "unknown loss weighting strategy"),
     ({"timestep_sampler": "curriculum", "timestep_sampler_options": {"max_drop": 2}}, "max_drop must be in [0, 1)"),
     ({"model_kwargs": "depth=2"}, "model_kwargs must be a mapping, got 'depth=2'"),
-    ({"precision": "fp8"}, "precision must be one of 'fp32', 'bf16', 'fp16', got 'fp8'"),
+    ({"precision": "fp8"}, "precision must be one of 'auto', 'fp32', 'bf16', 'fp16', got 'fp8'"),
     ({"uncertainty": 1}, "uncertainty must be True or False, got 1"),
     ({"adaptive_weighting": "yes"}, "adaptive_weighting must be True or False, got 'yes'"),
     ({"adaptive_weighting": True}, "adaptive_weighting=True sets the weight of every log-SNR bucket itself, so weighting='min-snr' would cancel out: set weighting='const'"),

@@ -11,6 +11,9 @@ command:
 - a store record made before TrainConfig gained fields whose defaults keep the old behaviour (the trainer's tests
   show the default path bit-identical): when every recorded field equals today's resolution and every field it lacks
   is at its default, its spec is re-keyed with the added fields, which it records under `added_fields`.
+- a store record whose TrainConfig resolved a field by a default that has changed since: its spec is re-keyed with
+  that field pinned at the value it was trained with (as its spec function now pins it), when the pinned spec
+  resolves to exactly the recorded TrainConfig; the record lists the fields under `pinned_fields`.
 
 Before deleting anything it verifies that no two files map to one, that no new file exists already, that every new
 file's recorded spec re-hashes to its name, that `load_result` finds it, and that its result is the old one.
@@ -124,6 +127,23 @@ def extended_record(suite: str, old: dict):
     return spec, {**rest, "added_fields": sorted(set(old.get("added_fields", [])) | set(added))}, old["command"], rest
 
 
+def pinned_record(suite: str, old: dict):
+    "For a RunSpec store record whose recorded TrainConfig a changed default no longer resolves: (spec, result, command, kept)."
+    data = old["spec"]
+    if suite in ("pareto", "conflict") or "train_config" not in data: return None
+    recorded = data["train_config"]
+    fields = {k: v for k, v in data.items() if k != "train_config"}
+    today = RunSpec(**fields).resolved_config()
+    changed = sorted(k for k in recorded if k in today and recorded[k] != today[k])
+    if not changed or today.keys() != recorded.keys() or set(changed) & set(data["config"]): return None
+    spec = RunSpec(**{**fields, "config": {**data["config"], **{k: recorded[k] for k in changed}}})
+    if spec.resolved_config() != recorded: return None  # the pins alone must give back what it was trained with
+    if old["name"] != spec.name: raise ValueError(f"recorded name {old['name']!r} is not the spec's {spec.name!r}")
+    rest = {k: v for k, v in old.items() if k not in BOOKKEEPING and k != "pinned_fields"}
+    pinned = sorted(set(old.get("pinned_fields", [])) | set(changed))
+    return spec, {**rest, "pinned_fields": pinned}, old["command"], {**rest, "pinned_fields": pinned}
+
+
 def main(results: Path, dry_run: bool) -> int:
     plan = []  # (old path, spec, result to store, command, the old file's result: what the new file must hold)
     for suite in SUITES:
@@ -131,6 +151,10 @@ def main(results: Path, dry_run: bool) -> int:
             old = json.loads(path.read_text())
             if is_migrated(path, old):
                 if is_current(suite, old):
+                    pinned = pinned_record(suite, old)
+                    if pinned is not None:
+                        plan.append((path, *pinned))
+                        continue
                     extended = extended_record(suite, old)
                     if extended is None: continue
                     spec, result, command, kept = extended
