@@ -154,6 +154,36 @@ def test_grad_accumulation_equals_one_big_batch(tmp_path):
     for k in a["model"]: torch.testing.assert_close(a["model"][k], b["model"][k], rtol=1e-5, atol=1e-6)
 
 
+def test_an_optimisation_step_reads_nothing_back_from_its_tensors(monkeypatch):
+    "Between log lines a step never waits for the device: no .item(), .tolist(), bool() … of a tensor, except the data"
+    " loader's own index arithmetic on the CPU. (The value checks of the backbone are off, as they are on a GPU.)"
+    import traceback
+    from minsnr.trainer import DistInfo, _accumulate, _apply_gradients, _build_run, _new_window, _set_hyperparameters, step_loader
+    cfg = config(Path("/unused"), model_kwargs={**TINY, "check_values": False}, global_batch=8, steps=100)
+    info, run = DistInfo(), None
+    run = _build_run(cfg, Blobs(), info)
+    batches, window = iter(step_loader(run.dataset, cfg, 0, 1, 0)), _new_window(info)
+    shape = tuple(run.dataset[0][0].shape)
+
+    def step():
+        _set_hyperparameters(run, cfg)
+        _apply_gradients(run, cfg, _accumulate(run, cfg, run.model, batches, shape, 8, info, window), Path("/unused"), window, info)
+
+    step()  # the first step builds the optimiser's state
+    reads = []
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy"):
+        real = getattr(torch.Tensor, name)
+        def reading(self, *a, _real=real, _name=name, **k):
+            caller = traceback.extract_stack(limit=2)[0]
+            reads.append((_name, Path(caller.filename).name, caller.name))
+            return _real(self, *a, **k)
+        monkeypatch.setattr(torch.Tensor, name, reading)
+    for _ in range(3): step()
+    monkeypatch.undo()
+    outside_loader = [r for r in reads if r[2] not in ("__iter__", "batch", "__getitem__")]
+    assert not outside_loader, outside_loader
+
+
 def test_auto_precision_is_what_the_run_records_and_resumes_with(tmp_path):
     "precision='auto' trains in what it means on the device (fp32 on a CPU), records that, and continues an fp32 run."
     data = Blobs()
