@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import platform
 import re
 import tokenize
 from pathlib import Path
@@ -20,8 +21,8 @@ import torch
 from torch import Tensor
 
 # %% auto 0
-__all__ = ['check_int', 'check_number', 'check_choice', 'atomic_write', 'atomic_write_json', 'to_uint8', 'param_comments',
-           'document', 'document_module']
+__all__ = ['check_int', 'check_number', 'check_choice', 'atomic_write', 'atomic_write_json', 'to_uint8', 'cpu_name',
+           'param_comments', 'document', 'document_module']
 
 # %% ../nbs/00_core.ipynb
 def check_int(
@@ -112,6 +113,15 @@ def to_uint8(
 ) -> Tensor:
     "uint8 pixels round(127.5·(x + 1)), the input clipped to [−1, 1] first; same shape and device."
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+# %% ../nbs/00_core.ipynb
+def cpu_name() -> str:
+    "The CPU's model name: /proc/cpuinfo's on Linux, else the platform's processor string ('unknown' if neither says)."
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
 
 # %% ../nbs/00_core.ipynb
 def _field_comments(cls) -> dict[str, str]:

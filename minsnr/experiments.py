@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import atomic_write_json, check_choice, check_int, check_number
+from .core import atomic_write_json, check_choice, check_int, check_number, cpu_name
 from .data import make_dataset
 from .fid import class_accuracy, fd_bundled
 from .sampler import generate
@@ -322,7 +322,8 @@ def train_and_evaluate(
     by_step = {r["step"]: r for r in _read_jsonl(Path(out_dir) / "metrics.jsonl")}  # a resumed run may repeat a step: keep the last
     metrics = [{k: r[k] for k in ("step", "loss", "x0_mse_by_bin")} for _, r in sorted(by_step.items())]
     return {"status": status, "evals": [done[s] for s in sorted(done)], "metrics": metrics,
-            "wall_s": round(time.perf_counter() - start, 1), "threads": torch.get_num_threads(), "torch": torch.__version__}
+            "wall_s": round(time.perf_counter() - start, 1), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "cpu": cpu_name()}
 
 # %% ../nbs/12_experiments.ipynb
 def run_spec(
@@ -714,7 +715,7 @@ def timestep_conflict(
         after[f"{low}-{high}"] = loss_by_bin(tuned, eval_loss, x0, y, t, noise, num_bins)
     change = {band: [(a - b) / b for a, b in zip(values, before)] for band, values in after.items()}
     return {"before": before, "after": after, "relative_change": change, "wall_s": round(time.perf_counter() - start, 1),
-            "torch": torch.__version__}
+            "torch": torch.__version__, "cpu": cpu_name()}
 
 # %% ../nbs/12_experiments.ipynb
 from .core import document_module

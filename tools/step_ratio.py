@@ -9,7 +9,6 @@ page shows the table.
 """
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -25,14 +24,6 @@ CONFIGS = (  # (name, autocast dtype, compile, fused attention)
 COMMAND = "OMP_NUM_THREADS=1 python tools/step_ratio.py"
 
 
-def cpu_name() -> str:
-    "The CPU's model name (Linux), else the platform's processor string."
-    try:
-        return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="measurements of each configuration, interleaved")
@@ -41,7 +32,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import torch
     from minsnr.backbone import training_throughput
-    from minsnr.core import atomic_write_json
+    from minsnr.core import atomic_write_json, cpu_name
     from minsnr.experiments import VIT_DIGITS
     from minsnr.trainer import build_model
     torch.set_num_threads(1)
