@@ -250,7 +250,8 @@ display(Markdown(markdown_table(FINAL_HEADER, final_rows(vit, TARGETS), align="l
 # Many curves above are still falling at step 2400, so their final FD-digits are upper bounds on where they would end.
 # To see where const and min-SNR-5 end, the same runs (same seeds, same recipe; the learning rate is constant after
 # its warm-up, so nothing in the first 2400 steps depends on the run's length) are trained to 4800 steps, for all three
-# targets under both schedules, three seeds (`minsnr.experiments.vit_long_specs`).
+# targets under both schedules, three seeds (`minsnr.experiments.vit_long_specs`). Both columns of the table below
+# come from these runs.
 
 # %% mystnb={"figure": {"caption": "FD-digits of const and min-SNR-5 trained for 4800 steps, x0, \u03b5 and v targets (columns), cosine (top) and linear (bottom) schedules: mean over seeds and its 95 % bootstrap interval, log scale; grey: the noise floor; dotted: 2, 3 and 5 times the floor.", "name": "fig-convergence-long"}} tags=["hide-input"]
 if long:
@@ -261,16 +262,20 @@ else:
 
 # %% tags=["hide-input"]
 def repeats_grid(long, grid):
-    "The largest relative difference of FD-digits between a long run and the grid run of its seed, over their shared evaluations."
-    worst, pairs = 0.0, 0
+    "Pairs of a long run and the grid run of its seed: how many start identically (the first logged loss, to all its"
+    " digits), and the largest relative difference of FD-digits over the shared evaluations of the others."
+    same, other, worst = 0, 0, 0.0
     for key, runs in long.items():
         for seed, r in runs.items():
             short = grid.get(key, {}).get(seed)
             if short is None or "finished" not in (r["status"], short["status"]): continue
+            if r["metrics"][0]["loss"] == short["metrics"][0]["loss"]:
+                same += 1
+                continue
+            other += 1
             shared = {e["step"]: e["fd"] for e in short["evals"]}
-            diffs = [abs(e["fd"] / shared[e["step"]] - 1) for e in r["evals"] if e["step"] in shared]
-            if diffs: worst, pairs = max(worst, max(diffs)), pairs + 1
-    return worst, pairs
+            worst = max([worst] + [abs(e["fd"] / shared[e["step"]] - 1) for e in r["evals"] if e["step"] in shared])
+    return same, other, worst
 
 
 def long_rows(long):
@@ -296,10 +301,17 @@ if long_table:
     display(Markdown(markdown_table(["schedule", "target", "weighting", "seeds", "FD-digits at 2400", "at 4800 (final)",
                                      "over the last 960 steps", "class accuracy", "min-SNR-5 minus const, final FD"],
                                     long_table, align="lllrrrrrr")))
-    worst, pairs = repeats_grid(long, vit)
-    if pairs:
-        display(Markdown(f"The first 2400 steps of each long run repeat the 2400-step run of the same seed: over the ten "
-                         f"shared evaluations of {pairs} pairs, FD-digits differ by at most {100 * worst:.2g} %."))
+    same, other, worst = repeats_grid(long, vit)
+    if same + other:
+        text = (f"Of the {same + other} long runs with a 2400-step run of the same seed, {same} repeat it step for step "
+                "(the same code on the same CPU is deterministic).")
+        if other:
+            text += (f" The other {other} and their 2400-step runs were trained on different computers, whose CPUs "
+                     "round the bf16 arithmetic differently: the first logged loss differs in its last digits, the "
+                     "trajectories then drift apart like those of different seeds, and FD-digits at a shared "
+                     f"evaluation differ by up to {100 * worst:.0f} %. The table therefore reads both columns from the "
+                     "long runs.")
+        display(Markdown(text))
 
 # %% tags=["hide-input"]
 clauses = [f"{schedule}, {NAMES[target]}: {word} ({mean_interval(diff)} FD-digits)"
@@ -354,11 +366,12 @@ display(Markdown("Ours: the speed-ups at three times the noise floor (Eq. {eq}`p
 # in fp32 (its convolutions and group norms run slower in bf16 on a CPU), three seeds, and the ViT's schedule of steps
 # and evaluations.
 
+# %% tags=["hide-input"]
+if not unet: display(Markdown("*The UNet grid has no stored runs yet.*"))
+else: display(Markdown(f"UNet runs stored: {sum(map(len, unet.values()))} of {len(unet_grid_specs(tuple(unet_seeds)))}."))
+
 # %% mystnb={"figure": {"caption": "FD-digits of the UNet for the four weightings, x0 (left) and \u03b5 (right) targets, cosine (top) and linear (bottom) schedules: mean over seeds and 95 % bootstrap interval, log scale; grey: the noise floor.", "name": "fig-convergence-unet"}} tags=["hide-input"]
-if unet:
-    plot_grid(unet, ("x0", "eps"), 5.0, prefix="UNet, ")
-else:
-    display(Markdown("*The UNet grid has no stored runs yet.*"))
+if unet: plot_grid(unet, ("x0", "eps"), 5.0, prefix="UNet, ")
 
 # %% tags=["hide-input"]
 if unet:
@@ -450,10 +463,10 @@ display(Markdown(markdown_table(["run", "changes", "FD-digits at 1000", "at 2000
 # short warm-up moved it a little earlier still; batches of 64 end close to batches of 128 after the same number of
 # steps, with half the images per step. T7 became the benchmark, run for 2400 steps.
 #
-# The benchmark trains in bf16 autocast with the explicit softmax attention. On this CPU (AVX512-BF16) that is the
-# fastest eager path: PyTorch's fused attention runs its backward pass through a kernel that gains nothing from bf16
-# at 16 tokens, while the explicit attention is two small matrix products that do. The step times, measured in one run
-# with the configurations interleaved (`tools/step_ratio.py`):
+# The benchmark trains in bf16 autocast with the explicit softmax attention. On the AVX512-BF16 CPU that trained the
+# stored runs this is the fastest eager path: PyTorch's fused attention runs its backward pass through a kernel that
+# gains nothing from bf16 at 16 tokens, while the explicit attention is two small matrix products that do. The step
+# times, measured in one run with the configurations interleaved (`tools/step_ratio.py`):
 
 # %% tags=["hide-input"]
 ratio_path = Path(results_dir) / "summary" / "step_ratio.json"
@@ -464,7 +477,7 @@ if ratio_path.exists():
         [[r["configuration"], f"{r['images_per_s']:.0f}", f"{r['over_fp32_fused']:.2f}×"] for r in ratio["rows"]], align="lrr")))
     display(Markdown(f"{ratio['model']} on {'×'.join(map(str, ratio['image']))} digits, batch {ratio['batch']}, one "
                      f"thread of {ratio['cpu']}, PyTorch {ratio['torch']}; median of {ratio['repeats']} measurements of "
-                     f"{ratio['steps']} steps each, with other runs on the machine's other core (`{ratio['command']}`). "
+                     f"{ratio['steps']} steps each, while another training run used the CPU's second core (`{ratio['command']}`). "
                      "The stored runs were trained eagerly; `torch.compile` would have made each step faster still."))
 else:
     display(Markdown("*The step-time measurement is not stored yet.*"))
@@ -487,7 +500,7 @@ if check and fast:
                                      "difference"], rows)))
     display(Markdown(f"One seed; the FD-digits of 400 real digits varies between draws by {spread(floor)}, so "
                      "differences of that size are within the noise of one evaluation. The training times were "
-                     "measured with other runs on the machine's other core and include the ten evaluations."))
+                     "measured while another run used the CPU's second core, and include the ten evaluations."))
 else:
     display(Markdown("*The fp32 check is not stored yet.*"))
 
