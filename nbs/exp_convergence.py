@@ -303,14 +303,16 @@ if long_table:
                                     long_table, align="lllrrrrrr")))
     same, other, worst = repeats_grid(long, vit)
     if same + other:
-        text = (f"Of the {same + other} long runs with a 2400-step run of the same seed, {same} repeat it step for step "
-                "(the same code on the same CPU is deterministic).")
+        on_one_cpu = "on one CPU a longer run repeats a shorter one step for step (`tests/test_trainer.py`)"
+        text = (f"All {same} long runs repeat the 2400-step run of their seed step for step." if not other else
+                f"{same} of the {same + other} long runs repeat the 2400-step run of their seed step for step." if same else
+                f"None of the {other} long runs repeats the 2400-step run of its seed step for step, although "
+                f"{on_one_cpu}.")
         if other:
-            text += (f" The other {other} and their 2400-step runs were trained on different computers, whose CPUs "
-                     "round the bf16 arithmetic differently: the first logged loss differs in its last digits, the "
-                     "trajectories then drift apart like those of different seeds, and FD-digits at a shared "
-                     f"evaluation differ by up to {100 * worst:.0f} %. The table therefore reads both columns from the "
-                     "long runs.")
+            text += (" The pairs that differ were trained on different computers, whose CPUs round the bf16 "
+                     "arithmetic differently: the first logged loss differs in its last digits, the trajectories "
+                     "then drift apart like those of different seeds, and FD-digits at a shared evaluation differ by "
+                     f"up to {100 * worst:.0f} %. The table therefore reads both columns from the long runs.")
         display(Markdown(text))
 
 # %% tags=["hide-input"]
