@@ -130,7 +130,6 @@ sentences = " ".join(filter(None, map(gamma_sentence, NAMES)))
 display(Markdown(f"**What we see.** {sentences} 'Level with' means the 95 % interval of the paired difference contains 0."
                  if sentences else "*Only γ = 5 is stored yet.*"))
 
-
 # %% [markdown] tags=[]
 # γ sets where the x0-space weight $\min(\mathrm{SNR}, \gamma)$ stops growing. Under the cosine schedule SNR exceeds 1, 5, 10
 # and 20 on the cleanest 496, 261, 188 and 133 of the 1000 timesteps, which all share the capped weight; below the cap

@@ -85,9 +85,9 @@ def end_word(diff):
     return "lower" if high < 0 else "higher" if low > 0 else "level"
 
 
-def verdict(schedule, target, baseline, multiple=3):
-    "Whether min-SNR-5 reached the threshold sooner, with the interval, or why not known."
-    s = min_snr_speedup(vit, schedule, target, baseline, multiple)
+def verdict(schedule, target, baseline, multiple=3, by=None):
+    "Whether min-SNR-5 reached the threshold sooner than `baseline` in `by` (default: the ViT grid), with the interval, or why not known."
+    s = min_snr_speedup(vit if by is None else by, schedule, target, baseline, multiple)
     if s is None: return "not run yet"
     if s["kind"] is None: return "neither reached it"
     if s["seeds"] < 3: return f"too few seeds yet ({s['seeds']}): {format_speedup(s)}"
@@ -109,6 +109,7 @@ floor, photo_floor = fd_floor("digits", 400), fd_floor("photo-patches", 300)
 THRESHOLDS = {m: m * floor.mean() for m in MULTIPLES}
 diverged = [r["name"] for by in (vit, unet) for runs in by.values() for r in runs.values() if r["status"] != "finished"]
 stored_seeds = {sch: sorted({s for (sc, _, _), runs in vit.items() if sc == sch for s in runs}) for sch in SCHEDULES}
+unet_stored_seeds = {sch: sorted({s for (sc, _, _), runs in unet.items() if sc == sch for s in runs}) for sch in SCHEDULES}
 
 
 # %% [markdown] tags=[]
@@ -162,13 +163,13 @@ display(Markdown(f"**How much sooner min-SNR-5 reaches FD-digits {THRESHOLDS[3]:
 display(Markdown(markdown_table(ANSWER_HEADER, answer_table(vit, TARGETS), align="llr" + "r" * (len(BASELINES) + 2))))
 
 
-def in_short():
-    "The answer of the tables below in words: where min-SNR-5 is faster than each baseline, and where it ends."
+def faster_words(by, targets):
+    "Where min-SNR-5 reaches three times the floor sooner or later than each baseline, in words."
     words = {}
     for schedule in SCHEDULES:
-        for target in TARGETS:
+        for target in targets:
             for baseline in BASELINES:
-                word = verdict(schedule, target, baseline).split(":")[0]
+                word = verdict(schedule, target, baseline, by=by).split(":")[0]
                 words.setdefault((baseline, word), []).append(f"{schedule} {NAMES[target]}")
     parts = []
     for baseline in BASELINES:
@@ -176,11 +177,16 @@ def in_short():
         rest = sum(len(v) for (b, w), v in words.items() if b == baseline and w not in ("yes", "no"))
         parts.append(f"against {LABELS[baseline]}, min-SNR-5 is faster with {', '.join(yes) or 'none'}"
                      + (f" and slower with {', '.join(no)}" if no else "") + (f" ({rest} setting{'s' if rest > 1 else ''} not resolved)" if rest else ""))
+    return "; ".join(parts)
+
+
+def in_short():
+    "The answer of the tables below in words: where min-SNR-5 is faster than each baseline, and where it ends."
     ends = [f"{schedule} {NAMES[target]}: {word}" for (schedule, target), diff in long_ends.items() if (word := end_word(diff))]
     end = ("After 4800 steps its final FD-digits against const's is " + "; ".join(ends) + "."
            if ends else "Where the curves end is measured by the 4800-step runs below, not stored yet.")
     return ("**In short.** Reaching three times the noise floor (where at least three seeds give an interval that "
-            "excludes no difference): " + "; ".join(parts) + ". " + end)
+            "excludes no difference): " + faster_words(vit, TARGETS) + ". " + end)
 
 
 display(Markdown(in_short()))
@@ -326,8 +332,8 @@ if clauses:
 # ## The paper's claims and what we measure
 #
 # The paper's column is Hang et al. (2023), Section 4.2 and Figure 5 (ImageNet-256 latents, ViT-B, one run per
-# setting); the re-evaluation's is the abstract of arXiv 2606.13433 (CIFAR-10 and CelebA-64); ours
-# are read from the tables above.
+# setting) and Table 1 for the UNet; the re-evaluation's is the abstract of arXiv 2606.13433 (CIFAR-10 and
+# CelebA-64); ours are read from the tables of this page (the UNet's are in its section below).
 
 # %% tags=["hide-input"]
 claims = []
@@ -339,6 +345,9 @@ for target in TARGETS:
 for target in TARGETS:
     claims.append((f"… faster than max-SNR-1, {NAMES[target]} target", "yes", "—",
                    verdict("cosine", target, "max-snr"), verdict("linear", target, "max-snr")))
+for target in ("x0", "eps"):
+    claims.append((f"… faster than const on a UNet, {NAMES[target]} target", "yes (Table 1)", "—",
+                   verdict("cosine", target, "const", by=unet), verdict("linear", target, "const", by=unet)))
 
 
 def end_verdict(schedule, target):
@@ -369,8 +378,8 @@ display(Markdown("Ours: the speed-ups at three times the noise floor (Eq. {eq}`p
 # and evaluations.
 
 # %% tags=["hide-input"]
-if not unet: display(Markdown("*The UNet grid has no stored runs yet.*"))
-else: display(Markdown(f"UNet runs stored: {sum(map(len, unet.values()))} of {len(unet_grid_specs(tuple(unet_seeds)))}."))
+stored, planned = sum(map(len, unet.values())), len(unet_grid_specs(tuple(unet_seeds)))
+if stored < planned: display(Markdown(f"*UNet runs stored so far: {stored} of {planned}.*"))
 
 # %% mystnb={"figure": {"caption": "FD-digits of the UNet for the four weightings, x0 (left) and \u03b5 (right) targets, cosine (top) and linear (bottom) schedules: mean over seeds and 95 % bootstrap interval, log scale; grey: the noise floor.", "name": "fig-convergence-unet"}} tags=["hide-input"]
 if unet: plot_grid(unet, ("x0", "eps"), 5.0, prefix="UNet, ")
@@ -379,6 +388,13 @@ if unet: plot_grid(unet, ("x0", "eps"), 5.0, prefix="UNet, ")
 if unet:
     display(Markdown(markdown_table(SPEEDUP_HEADER, speedup_rows(unet, ("x0", "eps")), align="lllr" + "r" * len(MULTIPLES))))
     display(Markdown(markdown_table(FINAL_HEADER, final_rows(unet, ("x0", "eps")), align="lllrrrrr")))
+    unet_ends = [f"{schedule} {NAMES[target]}: {word} ({mean_interval(diff)})"
+                 for schedule in SCHEDULES for target in ("x0", "eps")
+                 if (schedule, target, "min-snr") in unet and (schedule, target, "const") in unet
+                 and (word := end_word(diff := paired_difference(unet[(schedule, target, "min-snr")], unet[(schedule, target, "const")])))]
+    display(Markdown("**In short.** On the UNet, reaching three times the noise floor: " + faster_words(unet, ("x0", "eps"))
+                     + ". " + ("At step 2400, min-SNR-5's final FD-digits against const's, paired by seed ('level': the "
+                               "95 % interval contains 0): " + "; ".join(unet_ends) + "." if unet_ends else "")))
 
 
 # %% [markdown] tags=[]
@@ -571,7 +587,7 @@ def summary_entry(by, schedule, target, baseline, multiple):
 
 summary = {"floor": {"mean": float(floor.mean()), "min": float(floor.min()), "max": float(floor.max()), "n": 400},
            "thresholds": {str(m): t for m, t in THRESHOLDS.items()}, "seeds": stored_seeds, "speedup": {}, "final_fd": {},
-           "final_class_acc": {}, "unet_speedup": {}}
+           "final_class_acc": {}, "unet_speedup": {}, "unet_seeds": unet_stored_seeds}
 for key, by, targets in (("speedup", vit, TARGETS), ("unet_speedup", unet, ("x0", "eps"))):
     for (schedule, target, weighting) in by:
         if weighting == "min-snr" or (schedule, target, "min-snr") not in by: continue

@@ -65,9 +65,9 @@ def seeds_by_setting(specs) -> dict:
 
 
 def test_at_least_three_seeds_per_setting():
-    "Every setting of the photo-patches check, Figure 2, Table 2, beyond the paper, Figure 5's grid and its 4800-step runs has ≥ 3 seeds stored (the figures show the spread over them)."
+    "Every setting of the photo-patches check, Figure 2, Table 2, beyond the paper, Figure 5's grid, its 4800-step runs and the UNet grid (Table 1) has ≥ 3 seeds stored (the figures show the spread over them)."
     settings = seeds_by_setting(photo_specs() + converged_conflict_specs() + vit_gamma_specs() + vit_beyond_specs()
-                                + vit_grid_specs() + vit_long_specs())
+                                + vit_grid_specs() + vit_long_specs() + unet_grid_specs())
     few = {k: sorted(v) for k, v in settings.items() if len(v) < 3}
     assert settings and not few, f"settings with fewer than 3 seeds: {few}"
 
