@@ -98,18 +98,33 @@ def verdict(schedule, target, baseline, multiple=3, by=None):
     return f"{word}: {format_speedup(s)}"
 
 
+def ends_against_const(by, targets):
+    "{(schedule, target): min-SNR-5's final FD minus const's, paired by seed} where both are stored."
+    return {(sch, t): paired_difference(by[(sch, t, "min-snr")], by[(sch, t, "const")])
+            for sch in SCHEDULES for t in targets if (sch, t, "min-snr") in by and (sch, t, "const") in by}
+
+
+def end_clauses(ends):
+    "One clause per setting with ≥ 3 paired seeds: 'cosine, x0: lower (-4.4 [-6.6, -1.9] FD-digits)'."
+    return [f"{schedule}, {NAMES[target]}: {word} ({mean_interval(diff)} FD-digits)"
+            for (schedule, target), diff in ends.items() if (word := end_word(diff))]
+
+
+def seeds_per_schedule(by):
+    "{schedule: the seeds stored for any setting under it}."
+    return {sch: sorted({s for (sc, _, _), runs in by.items() if sc == sch for s in runs}) for sch in SCHEDULES}
+
+
 vit = collect(vit_grid_specs(tuple(seeds)))
 unet = collect(unet_grid_specs(tuple(unet_seeds)))
 long = collect(vit_long_specs(tuple(long_seeds)))
-long_ends = {(sch, t): paired_difference(long[(sch, t, "min-snr")], long[(sch, t, "const")])
-             for sch in SCHEDULES for t in TARGETS if (sch, t, "min-snr") in long and (sch, t, "const") in long}
+long_ends = ends_against_const(long, TARGETS)
 tuning = {name: r for name, r in zip(TUNING_VARIANTS, run_suite(tuning_specs(), results_dir, runs_dir, limit=0))}
 photo = collect(photo_specs())  # the short configuration on natural-image crops
 floor, photo_floor = fd_floor("digits", 400), fd_floor("photo-patches", 300)
 THRESHOLDS = {m: m * floor.mean() for m in MULTIPLES}
 diverged = [r["name"] for by in (vit, unet) for runs in by.values() for r in runs.values() if r["status"] != "finished"]
-stored_seeds = {sch: sorted({s for (sc, _, _), runs in vit.items() if sc == sch for s in runs}) for sch in SCHEDULES}
-unet_stored_seeds = {sch: sorted({s for (sc, _, _), runs in unet.items() if sc == sch for s in runs}) for sch in SCHEDULES}
+stored_seeds, unet_stored_seeds = seeds_per_schedule(vit), seeds_per_schedule(unet)
 
 
 # %% [markdown] tags=[]
@@ -322,8 +337,7 @@ if long_table:
         display(Markdown(text))
 
 # %% tags=["hide-input"]
-clauses = [f"{schedule}, {NAMES[target]}: {word} ({mean_interval(diff)} FD-digits)"
-           for (schedule, target), diff in long_ends.items() if (word := end_word(diff))]
+clauses = end_clauses(long_ends)
 if clauses:
     display(Markdown("**What we see.** After 4800 steps, min-SNR-5's final FD-digits against const's, paired by seed "
                      "('level': the 95 % interval contains 0): " + "; ".join(clauses) + "."))
@@ -388,10 +402,7 @@ if unet: plot_grid(unet, ("x0", "eps"), 5.0, prefix="UNet, ")
 if unet:
     display(Markdown(markdown_table(SPEEDUP_HEADER, speedup_rows(unet, ("x0", "eps")), align="lllr" + "r" * len(MULTIPLES))))
     display(Markdown(markdown_table(FINAL_HEADER, final_rows(unet, ("x0", "eps")), align="lllrrrrr")))
-    unet_ends = [f"{schedule} {NAMES[target]}: {word} ({mean_interval(diff)})"
-                 for schedule in SCHEDULES for target in ("x0", "eps")
-                 if (schedule, target, "min-snr") in unet and (schedule, target, "const") in unet
-                 and (word := end_word(diff := paired_difference(unet[(schedule, target, "min-snr")], unet[(schedule, target, "const")])))]
+    unet_ends = end_clauses(ends_against_const(unet, ("x0", "eps")))
     display(Markdown("**In short.** On the UNet, reaching three times the noise floor: " + faster_words(unet, ("x0", "eps"))
                      + ". " + ("At step 2400, min-SNR-5's final FD-digits against const's, paired by seed ('level': the "
                                "95 % interval contains 0): " + "; ".join(unet_ends) + "." if unet_ends else "")))
